@@ -1,0 +1,271 @@
+//! `mcp-authn`: the operator's checker, built on the same core as the filter.
+//!
+//! ```text
+//! mcp-authn check-config CONFIG.json
+//! mcp-authn verify --config CONFIG.json [--jwks JWKS.json] --token TOKEN|@FILE [--now SECS] [--path /mcp]
+//! mcp-authn mint --key PRIVATE_JWK.json --claims JSON [--ttl SECS]
+//! mcp-authn jwks --key PRIVATE_JWK.json
+//! ```
+//! Exit codes: 0 valid/accepted, 1 rejected, 2 bad input.
+
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use mcp_authn::core::config::{Config, KeySource, TokenLocation};
+use mcp_authn::core::decision::{Decision, KeyState, Outcome, decide};
+use mcp_authn::core::jwks::KeySet;
+use mcp_authn::core::request::Request;
+use mcp_authn::sign::SigningKey;
+use serde_json::{Value, json};
+
+const USAGE: &str = "usage:
+  mcp-authn check-config CONFIG.json
+  mcp-authn verify --config CONFIG.json [--jwks JWKS.json] --token TOKEN|@FILE [--now SECS] [--path /mcp]
+  mcp-authn mint --key PRIVATE_JWK.json --claims JSON [--ttl SECS]
+  mcp-authn jwks --key PRIVATE_JWK.json";
+
+/// A failure that is the caller's input, not the token's fault (exit code 2).
+struct BadInput(String);
+
+impl<E: std::fmt::Display> From<E> for BadInput {
+    fn from(err: E) -> Self {
+        Self(err.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("check-config") => check_config(&args[1..]),
+        Some("verify") => verify(&args[1..]),
+        Some("mint") => mint(&args[1..]),
+        Some("jwks") => jwks(&args[1..]),
+        _ => Err(BadInput(USAGE.into())),
+    };
+    match result {
+        Ok(code) => code,
+        Err(BadInput(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `--name value` options after the subcommand.
+fn option<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}
+
+fn required<'a>(args: &'a [String], name: &str) -> Result<&'a str, BadInput> {
+    option(args, name).ok_or_else(|| BadInput(format!("{name} is required\n{USAGE}")))
+}
+
+fn read(path: &str) -> Result<Vec<u8>, BadInput> {
+    std::fs::read(path).map_err(|e| BadInput(format!("{path}: {e}")))
+}
+
+fn load_config(path: &str) -> Result<Config, BadInput> {
+    Config::from_json(&read(path)?).map_err(|e| BadInput(format!("{path}: {e}")))
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn check_config(args: &[String]) -> Result<ExitCode, BadInput> {
+    let path = args.first().ok_or_else(|| BadInput(USAGE.into()))?;
+    let config = load_config(path)?;
+    for warning in &config.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let keys = match &config.keys {
+        KeySource::Inline(set) => {
+            for skipped in set.skipped() {
+                eprintln!("warning: jwks.inline: skipped {skipped}");
+            }
+            json!({"inline": {"usableKeys": set.keys().len(), "skippedKeys": set.skipped().len()}})
+        }
+        KeySource::Remote(remote) => json!({
+            "url": format!("{}{}", remote.url.origin(), remote.url.path_and_query),
+            "cluster": remote.cluster,
+            "timeoutMs": remote.timeout_ms,
+            "cacheDurationSeconds": remote.cache_duration_secs,
+            "minRefreshIntervalSeconds": remote.min_refresh_interval_secs,
+        }),
+    };
+    let location = match &config.location {
+        TokenLocation::Header { name, prefix } => {
+            json!({"header": {"name": name, "prefix": prefix}})
+        }
+        TokenLocation::QueryParameter { name } => json!({"queryParameter": {"name": name}}),
+        TokenLocation::Cookie { name } => json!({"cookie": {"name": name}}),
+    };
+    let normalised = json!({
+        "issuer": config.claims.issuer,
+        "audiences": config.claims.audiences,
+        "mode": config.mode,
+        "provider": config.provider.map(|p| format!("{p:?}").to_lowercase()),
+        "jwks": keys,
+        "resource": config.metadata.resource(),
+        "jwtValidationOptions": {
+            "requiredClaims": config.claims.required,
+            "clockSkewSeconds": config.claims.clock_skew_secs,
+            "maxTokenBytes": config.max_token_bytes,
+        },
+        "authorizationLocation": location,
+        "clientId": config.client_id,
+        "claimsToHeaders": config.claim_headers.iter()
+            .map(|m| json!({"claim": m.claim, "header": m.header})).collect::<Vec<_>>(),
+    });
+    println!("{}", serde_json::to_string_pretty(&normalised)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(args: &[String]) -> Result<ExitCode, BadInput> {
+    let config = load_config(required(args, "--config")?)?;
+    let file_keys = match option(args, "--jwks") {
+        Some(path) => {
+            let set = KeySet::parse(&read(path)?).map_err(|e| BadInput(format!("{path}: {e}")))?;
+            Some(set)
+        }
+        None => None,
+    };
+    let keys = match (&file_keys, &config.keys) {
+        (Some(set), _) => set,
+        (None, KeySource::Inline(set)) => set.as_ref(),
+        (None, KeySource::Remote(remote)) => {
+            return Err(BadInput(format!(
+                "the config fetches keys from {}{}; save that JWKS and pass --jwks FILE",
+                remote.url.origin(),
+                remote.url.path_and_query
+            )));
+        }
+    };
+    for skipped in keys.skipped() {
+        eprintln!("note: JWKS {skipped} (skipped)");
+    }
+    let token = match required(args, "--token")? {
+        file if file.starts_with('@') => String::from_utf8(read(&file[1..])?)?.trim().to_string(),
+        token => token.to_string(),
+    };
+    let now = match option(args, "--now") {
+        Some(now) => now
+            .parse()
+            .map_err(|_| BadInput("--now: not a number of seconds".into()))?,
+        None => now_secs(),
+    };
+    let path = option(args, "--path").unwrap_or("/mcp");
+    let request = credential_request(&config.location, path, &token);
+    let decision = decide(
+        &config,
+        &request,
+        KeyState::Ready {
+            keys,
+            may_refetch: false,
+        },
+        now,
+    );
+    Ok(report(&decision))
+}
+
+/// A request carrying `token` where the config looks for it.
+fn credential_request(location: &TokenLocation, path: &str, token: &str) -> Request {
+    let mut request = Request {
+        method: "POST".into(),
+        path: path.into(),
+        scheme: "https".into(),
+        authority: "gateway.local".into(),
+        headers: Vec::new(),
+    };
+    match location {
+        TokenLocation::Header { name, prefix } => {
+            request
+                .headers
+                .push((name.clone(), format!("{prefix}{token}")));
+        }
+        TokenLocation::QueryParameter { name } => {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            request.path = format!("{path}{sep}{name}={token}");
+        }
+        TokenLocation::Cookie { name } => {
+            request
+                .headers
+                .push(("cookie".into(), format!("{name}={token}")));
+        }
+    }
+    request
+}
+
+fn report(decision: &Decision) -> ExitCode {
+    match decision {
+        Decision::Forward {
+            outcome: Outcome::Allowed { subject },
+            edits,
+        } => {
+            println!("accepted: sub={}", subject.as_deref().unwrap_or("(none)"));
+            for (name, value) in &edits.set {
+                println!("  upstream header {name}: {value}");
+            }
+            ExitCode::SUCCESS
+        }
+        Decision::Forward { outcome, .. } => {
+            println!("rejected, but passed upstream by the mode: {outcome:?}");
+            ExitCode::from(1)
+        }
+        Decision::Respond { reply, outcome } => {
+            match outcome {
+                Outcome::Denied(denial) => println!("rejected: {denial}"),
+                other => println!("answered locally: {other:?}"),
+            }
+            println!("  status {}", reply.status);
+            for (name, value) in &reply.headers {
+                println!("  {name}: {value}");
+            }
+            ExitCode::from(1)
+        }
+        Decision::FetchKeys { .. } => {
+            println!("rejected: keys unavailable");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn load_key(args: &[String]) -> Result<SigningKey, BadInput> {
+    let jwk: Value = serde_json::from_slice(&read(required(args, "--key")?)?)?;
+    Ok(SigningKey::from_jwk(&jwk)?)
+}
+
+fn mint(args: &[String]) -> Result<ExitCode, BadInput> {
+    let key = load_key(args)?;
+    let mut claims: Value = serde_json::from_str(required(args, "--claims")?)?;
+    if !claims.is_object() {
+        return Err(BadInput("--claims must be a JSON object".into()));
+    }
+    let ttl: u64 = option(args, "--ttl")
+        .map(str::parse)
+        .transpose()
+        .map_err(|_| BadInput("--ttl: not a number of seconds".into()))?
+        .unwrap_or(3600);
+    let now = now_secs();
+    claims
+        .get_mut("iat")
+        .is_none()
+        .then(|| claims["iat"] = json!(now));
+    claims
+        .get_mut("exp")
+        .is_none()
+        .then(|| claims["exp"] = json!(now + ttl));
+    println!("{}", key.mint(&claims));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn jwks(args: &[String]) -> Result<ExitCode, BadInput> {
+    let key = load_key(args)?;
+    println!("{}", json!({"keys": [key.public_jwk()]}));
+    Ok(ExitCode::SUCCESS)
+}

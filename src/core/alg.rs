@@ -1,0 +1,128 @@
+//! The algorithm allow-list. Each algorithm is tied to one key type, so a key can only ever
+//! verify the algorithms its type allows: no `none`, no HMAC, no RSA key verifying ES256.
+
+use jwt_compact::alg::{Es256, Rsa, RsaPublicKey};
+use jwt_compact::{Algorithm, AlgorithmSignature};
+
+/// The JWS algorithms this filter verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alg {
+    Rs256,
+    Rs384,
+    Rs512,
+    Ps256,
+    Ps384,
+    Ps512,
+    Es256,
+}
+
+/// Key families, as in a JWK's `kty` (plus curve).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Rsa,
+    EcP256,
+}
+
+/// Public key material, already parsed and checked.
+#[derive(Debug, Clone)]
+pub enum PublicKey {
+    Rsa(RsaPublicKey),
+    EcP256(p256::ecdsa::VerifyingKey),
+}
+
+impl PublicKey {
+    pub fn kind(&self) -> KeyKind {
+        match self {
+            Self::Rsa(_) => KeyKind::Rsa,
+            Self::EcP256(_) => KeyKind::EcP256,
+        }
+    }
+}
+
+impl Alg {
+    /// Maps a JWS `alg` name; anything not on the allow-list (`none`, `HS256`, ...) is `None`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "RS256" => Self::Rs256,
+            "RS384" => Self::Rs384,
+            "RS512" => Self::Rs512,
+            "PS256" => Self::Ps256,
+            "PS384" => Self::Ps384,
+            "PS512" => Self::Ps512,
+            "ES256" => Self::Es256,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Rs384 => "RS384",
+            Self::Rs512 => "RS512",
+            Self::Ps256 => "PS256",
+            Self::Ps384 => "PS384",
+            Self::Ps512 => "PS512",
+            Self::Es256 => "ES256",
+        }
+    }
+
+    pub fn key_kind(self) -> KeyKind {
+        match self {
+            Self::Es256 => KeyKind::EcP256,
+            _ => KeyKind::Rsa,
+        }
+    }
+
+    /// Verifies `signature` over `message`; `false` on any mismatch, including a key of the
+    /// wrong type or a signature of the wrong length.
+    pub fn verify(self, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
+        match (self, key) {
+            (Self::Es256, PublicKey::EcP256(key)) => check(&Es256, key, message, signature),
+            (Self::Es256, PublicKey::Rsa(_)) | (_, PublicKey::EcP256(_)) => false,
+            (rsa_alg, PublicKey::Rsa(key)) => {
+                // A PKCS#1 signature is exactly as long as the modulus.
+                if signature.len() != rsa::traits::PublicKeyParts::size(key) {
+                    return false;
+                }
+                let rsa_alg = match rsa_alg {
+                    Self::Rs384 => Rsa::rs384(),
+                    Self::Rs512 => Rsa::rs512(),
+                    Self::Ps256 => Rsa::ps256(),
+                    Self::Ps384 => Rsa::ps384(),
+                    Self::Ps512 => Rsa::ps512(),
+                    Self::Rs256 | Self::Es256 => Rsa::rs256(),
+                };
+                check(&rsa_alg, key, message, signature)
+            }
+        }
+    }
+}
+
+fn check<A: Algorithm>(alg: &A, key: &A::VerifyingKey, message: &[u8], signature: &[u8]) -> bool {
+    if A::Signature::LENGTH.is_some_and(|len| len.get() != signature.len()) {
+        return false;
+    }
+    match A::Signature::try_from_slice(signature) {
+        Ok(signature) => alg.verify_signature(&signature, key, message),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_asymmetric_algorithms_are_allowed() {
+        for name in [
+            "none", "None", "HS256", "HS384", "HS512", "ES384", "EdDSA", "rs256", "",
+        ] {
+            assert_eq!(Alg::from_name(name), None, "{name}");
+        }
+        for name in [
+            "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
+        ] {
+            assert_eq!(Alg::from_name(name).map(Alg::name), Some(name));
+        }
+    }
+}

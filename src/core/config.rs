@@ -1,0 +1,766 @@
+//! Plugin configuration: agentgateway-compatible field names, strict parsing, validation with
+//! field paths, and everything per-request work needs computed once at load.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::jwks::KeySet;
+use super::metadata::ResourceMetadata;
+use super::url::HttpUrl;
+
+/// Default and bounds of `jwtValidationOptions.clockSkewSeconds`.
+const DEFAULT_CLOCK_SKEW_SECS: u64 = 60;
+const MAX_CLOCK_SKEW_SECS: u64 = 3600;
+/// Default and bounds of `jwtValidationOptions.maxTokenBytes`.
+const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
+const MAX_TOKEN_BYTES_LIMIT: usize = 64 * 1024;
+/// Defaults and bounds of the remote JWKS options.
+const DEFAULT_JWKS_TIMEOUT_MS: u64 = 5_000;
+const JWKS_TIMEOUT_MS_RANGE: (u64, u64) = (100, 60_000);
+const DEFAULT_CACHE_SECS: u64 = 600;
+/// `Cache-Control: max-age` and `cacheDurationSeconds` are clamped into this range.
+pub const CACHE_SECS_RANGE: (u64, u64) = (60, 86_400);
+const DEFAULT_MIN_REFRESH_SECS: u64 = 30;
+const MIN_REFRESH_SECS_RANGE: (u64, u64) = (1, 86_400);
+
+/// A configuration error that names the field and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() || self.path == "." {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// What happens to requests without a valid token (spec section 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    #[serde(alias = "Strict")]
+    Strict,
+    #[serde(alias = "Optional")]
+    Optional,
+    #[serde(alias = "Permissive")]
+    Permissive,
+}
+
+/// Identity providers that need the filter's help (section 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    Keycloak,
+    Auth0,
+}
+
+/// Where the credential is looked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenLocation {
+    /// A header (lower-case name) whose value starts with `prefix` (matched case-insensitively).
+    Header {
+        name: String,
+        prefix: String,
+    },
+    QueryParameter {
+        name: String,
+    },
+    Cookie {
+        name: String,
+    },
+}
+
+/// Where the signing keys come from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    Inline(Arc<KeySet>),
+    Remote(RemoteJwks),
+}
+
+/// A JWKS fetched through an Envoy cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteJwks {
+    pub url: HttpUrl,
+    pub cluster: String,
+    pub timeout_ms: u64,
+    pub cache_duration_secs: u64,
+    pub min_refresh_interval_secs: u64,
+}
+
+/// How claims are checked once the signature holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRules {
+    pub issuer: String,
+    /// Empty means the audience check was disabled explicitly.
+    pub audiences: Vec<String>,
+    pub required: Vec<String>,
+    pub clock_skew_secs: u64,
+}
+
+/// A claim copied into a request header for the upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimHeader {
+    pub claim: String,
+    pub header: String,
+}
+
+/// The validated configuration, with per-request values precomputed.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub mode: Mode,
+    pub provider: Option<Provider>,
+    pub keys: KeySource,
+    pub claims: ClaimRules,
+    pub location: TokenLocation,
+    pub max_token_bytes: usize,
+    pub client_id: Option<String>,
+    pub claim_headers: Vec<ClaimHeader>,
+    pub metadata: ResourceMetadata,
+    /// Accepted but risky settings, for the host to log at load.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawConfig {
+    issuer: String,
+    #[serde(default)]
+    audiences: Option<Vec<String>>,
+    #[serde(default)]
+    jwks: Option<RawJwks>,
+    #[serde(default)]
+    provider: Option<RawProvider>,
+    #[serde(default)]
+    resource_metadata: Option<Map<String, Value>>,
+    #[serde(default)]
+    mode: Mode,
+    #[serde(default)]
+    jwt_validation_options: RawValidation,
+    #[serde(default)]
+    authorization_location: Option<RawLocation>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    claims_to_headers: Vec<RawClaimHeader>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawJwks {
+    #[serde(default)]
+    inline: Option<Value>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    cluster: Option<String>,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+    #[serde(default)]
+    cache_duration_seconds: Option<u64>,
+    #[serde(default)]
+    min_refresh_interval_seconds: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Empty {}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+enum RawProvider {
+    Keycloak(Empty),
+    Auth0(Empty),
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawValidation {
+    #[serde(default)]
+    required_claims: Option<Vec<String>>,
+    #[serde(default)]
+    clock_skew_seconds: Option<u64>,
+    #[serde(default)]
+    max_token_bytes: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+enum RawLocation {
+    Header {
+        name: String,
+        #[serde(default)]
+        prefix: Option<String>,
+    },
+    QueryParameter {
+        name: String,
+    },
+    Cookie {
+        name: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClaimHeader {
+    claim: String,
+    header: String,
+}
+
+impl Config {
+    /// Parses and validates the plugin configuration.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let raw: RawConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let message = e.inner().to_string();
+            let message = message
+                .split(" at line ")
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            ConfigError::new(e.path().to_string(), message)
+        })?;
+        de.end()
+            .map_err(|_| ConfigError::new("", "trailing characters after the JSON object"))?;
+        Self::validate(raw)
+    }
+
+    fn validate(raw: RawConfig) -> Result<Self, ConfigError> {
+        let mut warnings = Vec::new();
+        if raw.issuer.trim().is_empty() {
+            return Err(ConfigError::new("issuer", "must not be empty"));
+        }
+        let provider = raw.provider.map(|p| match p {
+            RawProvider::Keycloak(_) => Provider::Keycloak,
+            RawProvider::Auth0(_) => Provider::Auth0,
+        });
+        let metadata = ResourceMetadata::from_config(
+            raw.resource_metadata.unwrap_or_default(),
+            &raw.issuer,
+            provider.is_some(),
+        )?;
+        let audiences = match raw.audiences {
+            Some(list) => {
+                if let Some(i) = list.iter().position(|a| a.is_empty()) {
+                    return Err(ConfigError::new(
+                        format!("audiences[{i}]"),
+                        "must not be empty",
+                    ));
+                }
+                if list.is_empty() {
+                    warnings.push(
+                        "audiences: [] disables the audience check; tokens issued for any \
+                         resource are accepted"
+                            .to_string(),
+                    );
+                }
+                list
+            }
+            None => match metadata.resource() {
+                Some(resource) => vec![resource.to_string()],
+                None => {
+                    return Err(ConfigError::new(
+                        "audiences",
+                        "required when resourceMetadata.resource is not set \
+                         (use [] to disable the audience check explicitly)",
+                    ));
+                }
+            },
+        };
+        let validation = raw.jwt_validation_options;
+        let required = validation
+            .required_claims
+            .unwrap_or_else(|| vec!["exp".to_string()]);
+        if let Some(i) = required.iter().position(|c| c.is_empty()) {
+            return Err(ConfigError::new(
+                format!("jwtValidationOptions.requiredClaims[{i}]"),
+                "must not be empty",
+            ));
+        }
+        let clock_skew_secs = validation
+            .clock_skew_seconds
+            .unwrap_or(DEFAULT_CLOCK_SKEW_SECS);
+        if clock_skew_secs > MAX_CLOCK_SKEW_SECS {
+            return Err(ConfigError::new(
+                "jwtValidationOptions.clockSkewSeconds",
+                format!("must be at most {MAX_CLOCK_SKEW_SECS}"),
+            ));
+        }
+        let max_token_bytes = validation
+            .max_token_bytes
+            .unwrap_or(DEFAULT_MAX_TOKEN_BYTES);
+        if !(64..=MAX_TOKEN_BYTES_LIMIT).contains(&max_token_bytes) {
+            return Err(ConfigError::new(
+                "jwtValidationOptions.maxTokenBytes",
+                format!("must be between 64 and {MAX_TOKEN_BYTES_LIMIT}"),
+            ));
+        }
+        let keys = key_source(raw.jwks, &raw.issuer, provider)?;
+        let location = token_location(raw.authorization_location)?;
+        let claim_headers = claim_headers(raw.claims_to_headers, &location)?;
+        if raw.client_id.as_deref() == Some("") {
+            return Err(ConfigError::new("clientId", "must not be empty"));
+        }
+        Ok(Self {
+            mode: raw.mode,
+            provider,
+            keys,
+            claims: ClaimRules {
+                issuer: raw.issuer,
+                audiences,
+                required,
+                clock_skew_secs,
+            },
+            location,
+            max_token_bytes,
+            client_id: raw.client_id,
+            claim_headers,
+            metadata,
+            warnings,
+        })
+    }
+}
+
+fn key_source(
+    raw: Option<RawJwks>,
+    issuer: &str,
+    provider: Option<Provider>,
+) -> Result<KeySource, ConfigError> {
+    let Some(raw) = raw else {
+        return Err(ConfigError::new(
+            "jwks",
+            "required: inline keys ({\"inline\": {...}}) or the Envoy cluster to fetch them \
+             through ({\"cluster\": \"...\"}, with an optional url)",
+        ));
+    };
+    if let Some(inline) = raw.inline {
+        for (field, set) in [
+            ("url", raw.url.is_some()),
+            ("cluster", raw.cluster.is_some()),
+            ("timeoutMs", raw.timeout_ms.is_some()),
+            ("cacheDurationSeconds", raw.cache_duration_seconds.is_some()),
+            (
+                "minRefreshIntervalSeconds",
+                raw.min_refresh_interval_seconds.is_some(),
+            ),
+        ] {
+            if set {
+                return Err(ConfigError::new(
+                    format!("jwks.{field}"),
+                    "not allowed together with jwks.inline",
+                ));
+            }
+        }
+        let bytes = match inline {
+            Value::String(s) => s.into_bytes(),
+            obj @ Value::Object(_) => obj.to_string().into_bytes(),
+            _ => {
+                return Err(ConfigError::new(
+                    "jwks.inline",
+                    "must be a JWKS object or a JSON string holding one",
+                ));
+            }
+        };
+        let set =
+            KeySet::parse(&bytes).map_err(|e| ConfigError::new("jwks.inline", e.to_string()))?;
+        return Ok(KeySource::Inline(Arc::new(set)));
+    }
+    let cluster = match raw.cluster {
+        Some(c) if !c.is_empty() => c,
+        Some(_) => return Err(ConfigError::new("jwks.cluster", "must not be empty")),
+        None => {
+            return Err(ConfigError::new(
+                "jwks.cluster",
+                "required: the Envoy cluster that reaches the JWKS host",
+            ));
+        }
+    };
+    let (url, url_path) = match raw.url {
+        Some(url) => (url, "jwks.url"),
+        None => (derived_jwks_url(issuer, provider), "issuer"),
+    };
+    let url = HttpUrl::parse(&url).map_err(|m| ConfigError::new(url_path, m))?;
+    let timeout_ms = bounded(
+        raw.timeout_ms,
+        DEFAULT_JWKS_TIMEOUT_MS,
+        JWKS_TIMEOUT_MS_RANGE,
+        "jwks.timeoutMs",
+    )?;
+    let cache_duration_secs = bounded(
+        raw.cache_duration_seconds,
+        DEFAULT_CACHE_SECS,
+        CACHE_SECS_RANGE,
+        "jwks.cacheDurationSeconds",
+    )?;
+    let min_refresh_interval_secs = bounded(
+        raw.min_refresh_interval_seconds,
+        DEFAULT_MIN_REFRESH_SECS,
+        MIN_REFRESH_SECS_RANGE,
+        "jwks.minRefreshIntervalSeconds",
+    )?;
+    Ok(KeySource::Remote(RemoteJwks {
+        url,
+        cluster,
+        timeout_ms,
+        cache_duration_secs,
+        min_refresh_interval_secs,
+    }))
+}
+
+/// The JWKS location when only the cluster is given: Keycloak's cert path, else the
+/// conventional `/.well-known/jwks.json` under the issuer.
+fn derived_jwks_url(issuer: &str, provider: Option<Provider>) -> String {
+    let base = issuer.trim_end_matches('/');
+    match provider {
+        Some(Provider::Keycloak) => format!("{base}/protocol/openid-connect/certs"),
+        _ => format!("{base}/.well-known/jwks.json"),
+    }
+}
+
+fn bounded(
+    value: Option<u64>,
+    default: u64,
+    (min, max): (u64, u64),
+    path: &str,
+) -> Result<u64, ConfigError> {
+    let value = value.unwrap_or(default);
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::new(
+            path,
+            format!("must be between {min} and {max}"),
+        ))
+    }
+}
+
+fn token_location(raw: Option<RawLocation>) -> Result<TokenLocation, ConfigError> {
+    let location = match raw {
+        None => TokenLocation::Header {
+            name: "authorization".to_string(),
+            prefix: "Bearer ".to_string(),
+        },
+        Some(RawLocation::Header { name, prefix }) => {
+            check_header_name(&name, "authorizationLocation.header.name")?;
+            TokenLocation::Header {
+                name: name.to_ascii_lowercase(),
+                prefix: prefix.unwrap_or_default(),
+            }
+        }
+        Some(RawLocation::QueryParameter { name }) => {
+            if name.is_empty() || !name.bytes().all(is_query_name_byte) {
+                return Err(ConfigError::new(
+                    "authorizationLocation.queryParameter.name",
+                    "must be a non-empty query parameter name",
+                ));
+            }
+            TokenLocation::QueryParameter { name }
+        }
+        Some(RawLocation::Cookie { name }) => {
+            if name.is_empty() || !name.bytes().all(is_token_byte) {
+                return Err(ConfigError::new(
+                    "authorizationLocation.cookie.name",
+                    "must be a non-empty cookie name",
+                ));
+            }
+            TokenLocation::Cookie { name }
+        }
+    };
+    Ok(location)
+}
+
+fn claim_headers(
+    raw: Vec<RawClaimHeader>,
+    location: &TokenLocation,
+) -> Result<Vec<ClaimHeader>, ConfigError> {
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            if entry.claim.is_empty() {
+                return Err(ConfigError::new(
+                    format!("claimsToHeaders[{i}].claim"),
+                    "must not be empty",
+                ));
+            }
+            let path = format!("claimsToHeaders[{i}].header");
+            check_header_name(&entry.header, &path)?;
+            let header = entry.header.to_ascii_lowercase();
+            let reserved = ["authorization", "cookie", "host", "content-length"];
+            let is_credential_header =
+                matches!(location, TokenLocation::Header { name, .. } if *name == header);
+            if reserved.contains(&header.as_str()) || is_credential_header {
+                return Err(ConfigError::new(path, "must not name a reserved header"));
+            }
+            Ok(ClaimHeader {
+                claim: entry.claim,
+                header,
+            })
+        })
+        .collect()
+}
+
+fn check_header_name(name: &str, path: &str) -> Result<(), ConfigError> {
+    if name.is_empty() || !name.bytes().all(is_token_byte) {
+        return Err(ConfigError::new(path, "not a valid HTTP header name"));
+    }
+    Ok(())
+}
+
+/// RFC 9110 `tchar`.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn is_query_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~".contains(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(value: Value) -> Result<Config, String> {
+        Config::from_json(value.to_string().as_bytes()).map_err(|e| e.to_string())
+    }
+
+    fn base() -> Value {
+        json!({
+            "issuer": "https://idp.example.com",
+            "jwks": {"url": "https://idp.example.com/jwks", "cluster": "idp"},
+            "resourceMetadata": {"resource": "https://mcp.example.com/mcp"}
+        })
+    }
+
+    fn with(mut value: Value, pointer: &str, field: Value) -> Value {
+        let (parent, key) = pointer.rsplit_once('/').unwrap();
+        let target = if parent.is_empty() {
+            &mut value
+        } else {
+            value.pointer_mut(parent).unwrap()
+        };
+        target[key] = field;
+        value
+    }
+
+    #[test]
+    fn minimal_config_gets_the_documented_defaults() {
+        let config = parse(base()).unwrap();
+        assert_eq!(config.mode, Mode::Strict);
+        assert_eq!(config.claims.audiences, ["https://mcp.example.com/mcp"]);
+        assert_eq!(config.claims.required, ["exp"]);
+        assert_eq!(config.claims.clock_skew_secs, 60);
+        assert_eq!(config.max_token_bytes, 8192);
+        assert_eq!(
+            config.location,
+            TokenLocation::Header {
+                name: "authorization".into(),
+                prefix: "Bearer ".into()
+            }
+        );
+        let KeySource::Remote(remote) = config.keys else {
+            panic!("expected remote keys")
+        };
+        assert_eq!(remote.cluster, "idp");
+        assert_eq!(remote.url.path_and_query, "/jwks");
+        assert_eq!(remote.timeout_ms, 5000);
+        assert_eq!(remote.cache_duration_secs, 600);
+        assert_eq!(remote.min_refresh_interval_secs, 30);
+        assert!(config.warnings.is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_field_and_the_problem() {
+        let cases = [
+            (
+                with(base(), "/jwks/url", json!("idp/jwks")),
+                "jwks.url: not an absolute http(s) URL",
+            ),
+            (
+                with(base(), "/bogus", json!(1)),
+                "bogus: unknown field `bogus`",
+            ),
+            (
+                with(base(), "/jwks/bogus", json!(1)),
+                "jwks.bogus: unknown field `bogus`",
+            ),
+            (
+                with(base(), "/mode", json!("lenient")),
+                "mode: unknown variant `lenient`",
+            ),
+            (
+                with(base(), "/jwks/timeoutMs", json!(5)),
+                "jwks.timeoutMs: must be between 100 and 60000",
+            ),
+            (
+                with(
+                    base(),
+                    "/jwtValidationOptions",
+                    json!({"clockSkewSeconds": -1}),
+                ),
+                "jwtValidationOptions.clockSkewSeconds: invalid value",
+            ),
+            (
+                with(base(), "/resourceMetadata/resource", json!("mcp")),
+                "resourceMetadata.resource: not an absolute http(s) URL",
+            ),
+            (
+                with(base(), "/jwks", json!({"url": "https://idp/jwks"})),
+                "jwks.cluster: required",
+            ),
+            (
+                with(
+                    base(),
+                    "/jwks",
+                    json!({"inline": {"keys": []}, "cluster": "idp"}),
+                ),
+                "jwks.cluster: not allowed together with jwks.inline",
+            ),
+            (
+                with(base(), "/jwks", json!({"inline": {"keys": []}})),
+                "jwks.inline: no usable key",
+            ),
+            (
+                with(base(), "/provider", json!({"okta": {}})),
+                "provider: unknown variant `okta`",
+            ),
+            (
+                with(
+                    base(),
+                    "/claimsToHeaders",
+                    json!([{"claim": "sub", "header": "Authorization"}]),
+                ),
+                "claimsToHeaders[0].header: must not name a reserved header",
+            ),
+            (
+                with(
+                    base(),
+                    "/authorizationLocation",
+                    json!({"header": {"name": "bad header"}}),
+                ),
+                "authorizationLocation.header.name: not a valid HTTP header name",
+            ),
+            (
+                json!({"jwks": {"cluster": "idp"}}),
+                "missing field `issuer`",
+            ),
+            (json!("config"), "invalid type"),
+        ];
+        for (config, expected) in cases {
+            let err = parse(config.clone()).expect_err(&config.to_string());
+            assert!(
+                err.starts_with(expected),
+                "{err:?} should start with {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn audiences_default_to_the_resource_and_are_required_without_one() {
+        let no_resource = with(base(), "/resourceMetadata", json!({}));
+        let err = parse(no_resource.clone()).unwrap_err();
+        assert!(err.starts_with("audiences: required"), "{err}");
+        let explicit = with(no_resource, "/audiences", json!(["api://mcp"]));
+        assert_eq!(parse(explicit).unwrap().claims.audiences, ["api://mcp"]);
+    }
+
+    #[test]
+    fn an_empty_audience_list_is_accepted_with_a_warning() {
+        let config = parse(with(base(), "/audiences", json!([]))).unwrap();
+        assert!(config.claims.audiences.is_empty());
+        assert_eq!(config.warnings.len(), 1);
+    }
+
+    #[test]
+    fn jwks_url_is_derived_from_issuer_and_provider() {
+        let keycloak = json!({
+            "issuer": "https://kc.example.com/realms/mcp",
+            "provider": {"keycloak": {}},
+            "jwks": {"cluster": "kc"},
+            "audiences": ["mcp"]
+        });
+        let KeySource::Remote(remote) = parse(keycloak).unwrap().keys else {
+            panic!("expected remote keys")
+        };
+        assert_eq!(
+            remote.url.path_and_query,
+            "/realms/mcp/protocol/openid-connect/certs"
+        );
+        let plain = with(base(), "/jwks", json!({"cluster": "idp"}));
+        let KeySource::Remote(remote) = parse(plain).unwrap().keys else {
+            panic!("expected remote keys")
+        };
+        assert_eq!(remote.url.path_and_query, "/.well-known/jwks.json");
+    }
+
+    #[test]
+    fn modes_accept_agentgateway_spelling() {
+        for (given, mode) in [
+            ("strict", Mode::Strict),
+            ("Optional", Mode::Optional),
+            ("permissive", Mode::Permissive),
+        ] {
+            assert_eq!(
+                parse(with(base(), "/mode", json!(given))).unwrap().mode,
+                mode
+            );
+        }
+    }
+
+    #[test]
+    fn alternative_token_locations_parse() {
+        let query = with(
+            base(),
+            "/authorizationLocation",
+            json!({"queryParameter": {"name": "token"}}),
+        );
+        assert_eq!(
+            parse(query).unwrap().location,
+            TokenLocation::QueryParameter {
+                name: "token".into()
+            }
+        );
+        let cookie = with(
+            base(),
+            "/authorizationLocation",
+            json!({"cookie": {"name": "session"}}),
+        );
+        assert_eq!(
+            parse(cookie).unwrap().location,
+            TokenLocation::Cookie {
+                name: "session".into()
+            }
+        );
+        let header = with(
+            base(),
+            "/authorizationLocation",
+            json!({"header": {"name": "X-Token"}}),
+        );
+        assert_eq!(
+            parse(header).unwrap().location,
+            TokenLocation::Header {
+                name: "x-token".into(),
+                prefix: String::new()
+            }
+        );
+    }
+}

@@ -1,0 +1,15 @@
+//! The host-independent core: plain inputs in, plain decisions out.
+//!
+//! Nothing here calls a proxy-wasm hostcall or reads a clock; time is a parameter.
+//! The host layer (`crate::host`, wasm32 only) and the native checker both drive it.
+
+pub mod alg;
+pub mod claims;
+pub mod config;
+pub mod decision;
+pub mod jwks;
+pub mod metadata;
+pub mod request;
+pub mod token;
+pub mod url;
+pub mod verify;

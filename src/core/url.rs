@@ -1,0 +1,96 @@
+//! The small slice of URL handling the filter needs: absolute http(s) URLs split into
+//! scheme, authority and path. No crate for this: the rules we need are few and strict.
+
+/// An absolute `http` or `https` URL, split at the places the filter cares about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl {
+    pub scheme: String,
+    pub authority: String,
+    /// Path and query, always starting with `/`.
+    pub path_and_query: String,
+}
+
+impl HttpUrl {
+    /// Parses `http(s)://authority[/path][?query]`; rejects fragments, user info and
+    /// anything that is not printable ASCII.
+    pub fn parse(input: &str) -> Result<Self, &'static str> {
+        if !input.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("not an absolute http(s) URL (contains spaces or non-ASCII)");
+        }
+        let (scheme, rest) = input
+            .split_once("://")
+            .ok_or("not an absolute http(s) URL")?;
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "http" && scheme != "https" {
+            return Err("not an absolute http(s) URL");
+        }
+        if rest.contains('#') {
+            return Err("must not contain a fragment");
+        }
+        let split = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(split);
+        if authority.is_empty() {
+            return Err("not an absolute http(s) URL (no host)");
+        }
+        if authority.contains('@') {
+            return Err("must not contain user info");
+        }
+        let path_and_query = if tail.starts_with('/') {
+            tail.to_string()
+        } else {
+            format!("/{tail}")
+        };
+        Ok(Self {
+            scheme,
+            authority: authority.to_string(),
+            path_and_query,
+        })
+    }
+
+    /// `scheme://authority`, the origin used to build well-known URLs.
+    pub fn origin(&self) -> String {
+        format!("{}://{}", self.scheme, self.authority)
+    }
+
+    /// The path without the query.
+    pub fn path(&self) -> &str {
+        match self.path_and_query.split_once('?') {
+            Some((path, _)) => path,
+            None => &self.path_and_query,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_absolute_urls() {
+        let url = HttpUrl::parse("https://gw.example.com/base?x=1").unwrap();
+        assert_eq!(url.origin(), "https://gw.example.com");
+        assert_eq!(url.path_and_query, "/base?x=1");
+        assert_eq!(url.path(), "/base");
+        let bare = HttpUrl::parse("http://127.0.0.1:8080").unwrap();
+        assert_eq!(bare.path_and_query, "/");
+        let query_only = HttpUrl::parse("http://h?a=b").unwrap();
+        assert_eq!(query_only.path_and_query, "/?a=b");
+    }
+
+    #[test]
+    fn rejects_what_is_not_an_absolute_http_url() {
+        for bad in [
+            "",
+            "/relative",
+            "ftp://h/x",
+            "https://",
+            "https:///path",
+            "https://user@h/",
+            "https://h/a#frag",
+            "https://h/ a",
+            "https://hé/",
+        ] {
+            assert!(HttpUrl::parse(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+}

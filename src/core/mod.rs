@@ -9,6 +9,7 @@ pub mod config;
 pub mod decision;
 pub mod jwks;
 pub mod metadata;
+pub mod refresh;
 pub mod request;
 pub mod token;
 pub mod url;

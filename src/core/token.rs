@@ -245,7 +245,8 @@ mod tests {
 
     #[test]
     fn malformed_credentials_are_invalid_requests() {
-        let cases: [(&str, &[(&str, &str)], InvalidRequest); 5] = [
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], InvalidRequest);
+        let cases: [Case; 5] = [
             (
                 "/mcp",
                 &[("authorization", "Bearer a"), ("authorization", "Bearer b")],

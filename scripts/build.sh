@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds the release filter module: dist/mcp_authn.wasm (+ .sha256).
+# wasm-opt runs when present (Debian's binaryen 108 needs the feature flags below).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rustup target add wasm32-wasip1 >/dev/null 2>&1 || true
+cargo build --locked --lib --release --target wasm32-wasip1
+mkdir -p dist
+out=dist/mcp_authn.wasm
+cp target/wasm32-wasip1/release/mcp_authn.wasm "$out"
+if command -v wasm-opt >/dev/null 2>&1; then
+  wasm-opt -O3 --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
+    --enable-mutable-globals "$out" -o "$out.opt"
+  mv "$out.opt" "$out"
+fi
+# Envoy refuses modules importing wasm-bindgen shims; fail the build if one slipped in.
+if grep -q "__wbindgen" "$out"; then
+  echo "error: $out imports __wbindgen_* (Envoy cannot load it)" >&2
+  exit 1
+fi
+(cd dist && sha256sum mcp_authn.wasm > mcp_authn.wasm.sha256)
+echo "built $out ($(stat -c %s "$out") bytes, sha256 $(cut -d' ' -f1 dist/mcp_authn.wasm.sha256))"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): lints, native tests, the wasm build, then the
+# end-to-end suite against a real Envoy. Installs what it needs (rustup target, Envoy, peers).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "toolchain"
+rustup show active-toolchain
+rustup target add wasm32-wasip1
+rustup component add clippy rustfmt
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (native, all targets)"
+cargo clippy --locked --all-targets -- -D warnings
+
+step "cargo clippy (wasm32 host layer)"
+cargo clippy --locked --lib --target wasm32-wasip1 -- -D warnings
+
+step "cargo test"
+cargo test --locked
+
+step "build dist/mcp_authn.wasm"
+scripts/build.sh
+
+if [[ "${SKIP_E2E:-0}" != "1" ]]; then
+  step "end-to-end: Envoy + filter + JWKS + MCP server and client"
+  scripts/e2e.sh
+fi
+echo
+echo "all tests passed"

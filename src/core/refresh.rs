@@ -1,0 +1,154 @@
+//! When to fetch the JWKS: expiry from `Cache-Control`, refresh ahead of expiry, backoff after
+//! failures, and the unknown-`kid` debounce. Pure bookkeeping over times in milliseconds; the
+//! host stores [`FetchState`] in shared data so every worker follows the same schedule.
+
+use serde::{Deserialize, Serialize};
+
+use super::config::{CACHE_SECS_RANGE, RemoteJwks};
+
+/// Longest wait between retries after failures.
+const MAX_BACKOFF_MS: u64 = 60_000;
+const FIRST_BACKOFF_MS: u64 = 1_000;
+
+/// The fetch history shared by all workers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchState {
+    /// Bumped on every successful fetch; workers re-parse the body when it changes.
+    pub version: u64,
+    /// When the current keys stop being fresh (0: no keys yet).
+    pub expires_at_ms: u64,
+    /// End of the last fetch attempt, successful or not.
+    pub last_attempt_ms: u64,
+    /// Consecutive failures since the last success.
+    pub failures: u32,
+}
+
+impl FetchState {
+    /// Records a successful fetch at `now_ms` whose response carried `cache_control`.
+    pub fn succeeded(self, jwks: &RemoteJwks, cache_control: Option<&str>, now_ms: u64) -> Self {
+        let ttl_secs = max_age(cache_control)
+            .unwrap_or(jwks.cache_duration_secs)
+            .clamp(CACHE_SECS_RANGE.0, CACHE_SECS_RANGE.1);
+        Self {
+            version: self.version.wrapping_add(1),
+            expires_at_ms: now_ms.saturating_add(ttl_secs.saturating_mul(1000)),
+            last_attempt_ms: now_ms,
+            failures: 0,
+        }
+    }
+
+    /// Records a failed fetch at `now_ms`; the last good keys stay in use.
+    pub fn failed(self, now_ms: u64) -> Self {
+        Self {
+            last_attempt_ms: now_ms,
+            failures: self.failures.saturating_add(1),
+            ..self
+        }
+    }
+
+    /// Whether a background refresh is due: after a failure once the backoff has passed,
+    /// else when the keys are within the last tenth of their lifetime (at most a minute
+    /// ahead). Before the first fetch nothing is due: the first token asks for keys.
+    pub fn refresh_due(&self, now_ms: u64) -> bool {
+        if self.failures > 0 {
+            return now_ms >= self.last_attempt_ms.saturating_add(self.backoff_ms());
+        }
+        if self.version == 0 {
+            return false;
+        }
+        let lifetime = self.expires_at_ms.saturating_sub(self.last_attempt_ms);
+        let ahead = (lifetime / 10).min(60_000);
+        now_ms >= self.expires_at_ms.saturating_sub(ahead)
+    }
+
+    /// Whether a token with an unknown `kid` may trigger a refetch now (one per window).
+    pub fn may_refetch_for_kid(&self, jwks: &RemoteJwks, now_ms: u64) -> bool {
+        let window = jwks.min_refresh_interval_secs.saturating_mul(1000);
+        now_ms >= self.last_attempt_ms.saturating_add(window)
+    }
+
+    /// Exponential backoff after consecutive failures: 1 s, 2 s, 4 s, ... up to a minute.
+    fn backoff_ms(&self) -> u64 {
+        let doublings = self.failures.saturating_sub(1).min(16);
+        (FIRST_BACKOFF_MS << doublings).min(MAX_BACKOFF_MS)
+    }
+}
+
+/// `max-age` from a `Cache-Control` value; `no-cache`/`no-store` count as zero (then clamped
+/// up to the minimum, so an IdP cannot make every worker refetch on every request).
+pub fn max_age(cache_control: Option<&str>) -> Option<u64> {
+    let mut age = None;
+    for directive in cache_control?.split(',').map(str::trim) {
+        let lower = directive.to_ascii_lowercase();
+        if lower == "no-cache" || lower == "no-store" {
+            return Some(0);
+        }
+        if let Some(value) = lower.strip_prefix("max-age=") {
+            age = value.trim_matches('"').parse().ok();
+        }
+    }
+    age
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::url::HttpUrl;
+
+    fn jwks() -> RemoteJwks {
+        RemoteJwks {
+            url: HttpUrl::parse("https://idp/jwks").unwrap(),
+            cluster: "idp".into(),
+            timeout_ms: 1000,
+            cache_duration_secs: 600,
+            min_refresh_interval_secs: 30,
+        }
+    }
+
+    #[test]
+    fn max_age_is_read_and_clamped() {
+        assert_eq!(max_age(Some("public, max-age=3600")), Some(3600));
+        assert_eq!(max_age(Some("no-store")), Some(0));
+        assert_eq!(max_age(Some("public")), None);
+        assert_eq!(max_age(None), None);
+        let now = 1_000_000;
+        let one_hour = FetchState::default().succeeded(&jwks(), Some("max-age=3600"), now);
+        assert_eq!(one_hour.expires_at_ms, now + 3_600_000);
+        let too_short = FetchState::default().succeeded(&jwks(), Some("max-age=5"), now);
+        assert_eq!(too_short.expires_at_ms, now + 60_000);
+        let too_long = FetchState::default().succeeded(&jwks(), Some("max-age=9999999"), now);
+        assert_eq!(too_long.expires_at_ms, now + 86_400_000);
+        let default = FetchState::default().succeeded(&jwks(), None, now);
+        assert_eq!(default.expires_at_ms, now + 600_000);
+        assert_eq!(default.version, 1);
+    }
+
+    #[test]
+    fn refresh_runs_ahead_of_expiry() {
+        let fetched = FetchState::default().succeeded(&jwks(), None, 0);
+        assert!(!FetchState::default().refresh_due(0));
+        assert!(!fetched.refresh_due(500_000));
+        assert!(fetched.refresh_due(540_000));
+    }
+
+    #[test]
+    fn failures_back_off_exponentially_and_keep_the_version() {
+        let fetched = FetchState::default().succeeded(&jwks(), None, 0);
+        let failed = fetched.failed(1_000_000);
+        assert_eq!(failed.version, 1);
+        assert!(!failed.refresh_due(1_000_500));
+        assert!(failed.refresh_due(1_001_000));
+        let twice = failed.failed(1_001_000);
+        assert!(!twice.refresh_due(1_002_500));
+        assert!(twice.refresh_due(1_003_000));
+        let many = (0..40).fold(twice, |s, _| s.failed(0));
+        assert!(many.refresh_due(60_000));
+    }
+
+    #[test]
+    fn unknown_kid_refetch_is_debounced() {
+        let fetched = FetchState::default().succeeded(&jwks(), None, 100_000);
+        assert!(!fetched.may_refetch_for_kid(&jwks(), 110_000));
+        assert!(fetched.may_refetch_for_kid(&jwks(), 130_000));
+    }
+}

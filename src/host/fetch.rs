@@ -1,0 +1,69 @@
+//! JWKS fetching through the host: `dispatch_http_call` to the configured cluster, and reading
+//! the answer back with bounds.
+
+use std::time::Duration;
+
+use proxy_wasm::hostcalls::{dispatch_http_call, get_buffer, get_map_value};
+use proxy_wasm::types::{BufferType, MapType, Status};
+
+use crate::core::config::RemoteJwks;
+
+/// A JWKS larger than this is refused without reading it.
+pub const MAX_JWKS_BYTES: usize = 512 * 1024;
+
+/// Starts the fetch; the answer arrives in `on_http_call_response` of the calling context.
+pub fn dispatch(jwks: &RemoteJwks) -> Result<u32, Status> {
+    let headers = vec![
+        (":method", "GET"),
+        (":path", jwks.url.path_and_query.as_str()),
+        (":authority", jwks.url.authority.as_str()),
+        (":scheme", jwks.url.scheme.as_str()),
+        ("accept", "application/json, application/jwk-set+json"),
+        ("user-agent", "mcp-authn-wasm"),
+    ];
+    dispatch_http_call(
+        &jwks.cluster,
+        headers,
+        None,
+        vec![],
+        Duration::from_millis(jwks.timeout_ms),
+    )
+}
+
+/// A JWKS response: the body and its `Cache-Control`, or why it is unusable.
+pub struct Fetched {
+    pub body: Vec<u8>,
+    pub cache_control: Option<String>,
+}
+
+/// Reads the current call's response (valid only inside `on_http_call_response`).
+pub fn read_response(body_size: usize) -> Result<Fetched, String> {
+    let status = get_map_value(MapType::HttpCallResponseHeaders, ":status")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    if status != "200" {
+        // Envoy answers 503 for an unreachable upstream and 504 after the timeout.
+        return Err(if status.is_empty() {
+            "no response (connection failed or reset)".to_string()
+        } else {
+            format!("HTTP status {status}")
+        });
+    }
+    if body_size > MAX_JWKS_BYTES {
+        return Err(format!(
+            "body of {body_size} bytes exceeds {MAX_JWKS_BYTES}"
+        ));
+    }
+    let body = get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let cache_control = get_map_value(MapType::HttpCallResponseHeaders, "cache-control")
+        .ok()
+        .flatten();
+    Ok(Fetched {
+        body,
+        cache_control,
+    })
+}

@@ -1,0 +1,95 @@
+//! The root context: loads the configuration, owns the worker state, refreshes keys on a tick.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{BufferType, ContextType};
+
+use crate::core::config::{Config, KeySource};
+
+use super::fetch;
+use super::http::{Http, now_ms, resume_ready};
+use super::worker::Worker;
+
+/// Paused requests on other workers learn about new keys at this pace.
+const TICK: Duration = Duration::from_millis(200);
+
+pub struct Root {
+    id: u32,
+    worker: Option<Rc<RefCell<Worker>>>,
+}
+
+impl Root {
+    pub fn new(id: u32) -> Self {
+        Self { id, worker: None }
+    }
+}
+
+impl Context for Root {
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        let Some(worker) = &self.worker else { return };
+        let response = fetch::read_response(body_size);
+        let now_ms = now_ms();
+        let mut worker = worker.borrow_mut();
+        worker.complete_fetch(token, response, now_ms);
+        resume_ready(&mut worker, now_ms, self.id);
+    }
+}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let bytes = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let config = match Config::from_json(&bytes) {
+            Ok(config) => config,
+            Err(err) => {
+                log::error!("mcp_authn: invalid plugin configuration: {err}");
+                return false;
+            }
+        };
+        for warning in &config.warnings {
+            log::warn!("mcp_authn: {warning}");
+        }
+        if let KeySource::Inline(set) = &config.keys {
+            for skipped in set.skipped() {
+                log::warn!("mcp_authn: jwks.inline: {skipped} (skipped)");
+            }
+        } else {
+            let _ = hostcalls::set_tick_period(TICK);
+        }
+        let owner = format!("{}-{}", now_ms(), self.id);
+        self.worker = Some(Rc::new(RefCell::new(Worker::new(config, owner))));
+        true
+    }
+
+    fn on_tick(&mut self) {
+        let Some(worker) = &self.worker else { return };
+        let now_ms = now_ms();
+        let mut worker = worker.borrow_mut();
+        worker.sync();
+        worker.refresh_if_due(now_ms);
+        if worker.has_pending() {
+            resume_ready(&mut worker, now_ms, self.id);
+        }
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        let worker = self.worker.clone()?;
+        Some(Box::new(Http::new(context_id, worker)))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}

@@ -1,0 +1,295 @@
+//! State one worker VM shares between its root and HTTP contexts: the config, the parsed keys,
+//! the fetch in flight, and the requests paused until keys arrive.
+
+use std::sync::Arc;
+
+use crate::core::config::{Config, KeySource, RemoteJwks};
+use crate::core::decision::KeyState;
+use crate::core::jwks::KeySet;
+use crate::core::refresh::FetchState;
+use crate::core::request::Request;
+
+use super::fetch::{self, Fetched};
+use super::metrics::{self, Metrics};
+use super::shared::SharedJwks;
+
+/// How long past the fetch timeout a paused request waits before it is decided anyway.
+const PENDING_GRACE_MS: u64 = 500;
+
+pub struct Worker {
+    pub config: Config,
+    pub metrics: Option<Metrics>,
+    remote: Option<RemoteKeys>,
+    pending: Vec<Pending>,
+}
+
+/// Keys fetched through the host, cached in shared data and parsed once per version here.
+struct RemoteKeys {
+    jwks: RemoteJwks,
+    shared: SharedJwks,
+    owner: String,
+    local: Option<(u64, Arc<KeySet>)>,
+    state: FetchState,
+    in_flight: Option<u32>,
+}
+
+/// A request paused until a fetch ends.
+pub struct Pending {
+    pub context_id: u32,
+    pub request: Request,
+    since_ms: u64,
+    deadline_ms: u64,
+}
+
+impl Worker {
+    pub fn new(config: Config, owner: String) -> Self {
+        let remote = match &config.keys {
+            KeySource::Inline(_) => None,
+            KeySource::Remote(jwks) => {
+                let identity = format!(
+                    "{}|{}|{}{}",
+                    config.claims.issuer,
+                    jwks.cluster,
+                    jwks.url.origin(),
+                    jwks.url.path_and_query
+                );
+                Some(RemoteKeys {
+                    jwks: jwks.clone(),
+                    shared: SharedJwks::new(&identity),
+                    owner,
+                    local: None,
+                    state: FetchState::default(),
+                    in_flight: None,
+                })
+            }
+        };
+        Self {
+            config,
+            metrics: Metrics::define(),
+            remote,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Before a first decision: a worker without keys looks whether another one has them.
+    pub fn prepare_keys(&mut self) {
+        if let Some(remote) = self.remote.as_mut()
+            && remote.local.is_none()
+        {
+            remote.sync();
+        }
+    }
+
+    /// Keys for a first decision: fetching (or refetching for an unknown `kid`) is allowed.
+    pub fn key_state(&self, now_ms: u64) -> KeyState<'_> {
+        let inline = match &self.config.keys {
+            KeySource::Inline(set) => Some(set.as_ref()),
+            KeySource::Remote(_) => None,
+        };
+        match (inline, self.remote.as_ref()) {
+            (Some(keys), _) => KeyState::Ready {
+                keys,
+                may_refetch: false,
+            },
+            (None, Some(remote)) => match &remote.local {
+                Some((_, keys)) => KeyState::Ready {
+                    keys,
+                    may_refetch: remote.state.may_refetch_for_kid(&remote.jwks, now_ms),
+                },
+                None => KeyState::Missing { may_fetch: true },
+            },
+            (None, None) => KeyState::Missing { may_fetch: false },
+        }
+    }
+
+    /// Keys for a decision after a fetch ended: whatever is there, no further fetching.
+    pub fn final_key_state(&self) -> KeyState<'_> {
+        match (&self.config.keys, &self.remote) {
+            (KeySource::Inline(set), _) => KeyState::Ready {
+                keys: set,
+                may_refetch: false,
+            },
+            (
+                _,
+                Some(RemoteKeys {
+                    local: Some((_, keys)),
+                    ..
+                }),
+            ) => KeyState::Ready {
+                keys,
+                may_refetch: false,
+            },
+            _ => KeyState::Missing { may_fetch: false },
+        }
+    }
+
+    /// Picks up keys another worker published. Returns whether the local keys changed.
+    pub fn sync(&mut self) -> bool {
+        self.remote.as_mut().is_some_and(RemoteKeys::sync)
+    }
+
+    /// Pauses a request until the keys arrive, starting a fetch unless one is under way
+    /// (here or on another worker). Returns `false` when no fetch can happen: decide now.
+    pub fn wait_for_keys(&mut self, context_id: u32, request: Request, now_ms: u64) -> bool {
+        let Some(remote) = self.remote.as_mut() else {
+            return false;
+        };
+        let started = remote.start_fetch(now_ms, self.metrics.as_ref());
+        if started {
+            self.pending.push(Pending {
+                context_id,
+                request,
+                since_ms: now_ms,
+                deadline_ms: now_ms + remote.jwks.timeout_ms + PENDING_GRACE_MS,
+            });
+        }
+        started
+    }
+
+    /// Background work from the tick: refresh when due.
+    pub fn refresh_if_due(&mut self, now_ms: u64) {
+        if let Some(remote) = self.remote.as_mut()
+            && remote.in_flight.is_none()
+            && remote.state.refresh_due(now_ms)
+        {
+            remote.start_fetch(now_ms, self.metrics.as_ref());
+        }
+    }
+
+    /// Handles the answer to this VM's fetch.
+    pub fn complete_fetch(&mut self, token: u32, response: Result<Fetched, String>, now_ms: u64) {
+        if let Some(remote) = self.remote.as_mut()
+            && remote.in_flight == Some(token)
+        {
+            remote.complete(response, now_ms, self.metrics.as_ref());
+        }
+    }
+
+    /// Drops a request whose stream ended while it waited.
+    pub fn forget(&mut self, context_id: u32) {
+        self.pending.retain(|p| p.context_id != context_id);
+    }
+
+    /// Paused requests whose wait is over: a fetch ended since they paused, or time ran out.
+    pub fn take_ready(&mut self, now_ms: u64) -> Vec<Pending> {
+        let last_attempt = self.remote.as_ref().map_or(u64::MAX, |r| {
+            if r.in_flight.is_some() {
+                0
+            } else {
+                r.state.last_attempt_ms
+            }
+        });
+        let (ready, waiting) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| last_attempt >= p.since_ms || now_ms >= p.deadline_ms);
+        self.pending = waiting;
+        ready
+    }
+
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+}
+
+impl RemoteKeys {
+    fn sync(&mut self) -> bool {
+        self.state = self.shared.state();
+        let local_version = self.local.as_ref().map_or(0, |(v, _)| *v);
+        if self.state.version == local_version || self.state.version == 0 {
+            return false;
+        }
+        let Some(body) = self.shared.body() else {
+            return false;
+        };
+        match KeySet::parse(&body) {
+            Ok(set) => {
+                self.local = Some((self.state.version, Arc::new(set)));
+                true
+            }
+            Err(err) => {
+                log::warn!(
+                    "mcp_authn: shared JWKS version {} unusable: {err}",
+                    self.state.version
+                );
+                false
+            }
+        }
+    }
+
+    /// Starts a fetch if none is under way anywhere. `true` when a fetch is in flight (ours
+    /// or another worker's), `false` when none could be started.
+    fn start_fetch(&mut self, now_ms: u64, metrics: Option<&Metrics>) -> bool {
+        if self.in_flight.is_some() {
+            return true;
+        }
+        let lease_until = now_ms + self.jwks.timeout_ms + PENDING_GRACE_MS;
+        if !self.shared.try_lease(&self.owner, now_ms, lease_until) {
+            return true;
+        }
+        match fetch::dispatch(&self.jwks) {
+            Ok(token) => {
+                self.in_flight = Some(token);
+                true
+            }
+            Err(status) => {
+                log::warn!(
+                    "mcp_authn: JWKS fetch from cluster {:?} could not start: {status:?} \
+                     (unknown cluster, or a bad :authority in jwks.url)",
+                    self.jwks.cluster
+                );
+                self.record_failure(now_ms, metrics);
+                false
+            }
+        }
+    }
+
+    fn complete(
+        &mut self,
+        response: Result<Fetched, String>,
+        now_ms: u64,
+        metrics: Option<&Metrics>,
+    ) {
+        self.in_flight = None;
+        self.state = self.shared.state();
+        let parsed = response.and_then(|fetched| {
+            KeySet::parse(&fetched.body)
+                .map(|set| (set, fetched))
+                .map_err(|err| format!("unusable JWKS: {err}"))
+        });
+        match parsed {
+            Ok((set, fetched)) => {
+                for skipped in set.skipped() {
+                    log::warn!("mcp_authn: JWKS {skipped} (skipped)");
+                }
+                let state =
+                    self.state
+                        .succeeded(&self.jwks, fetched.cache_control.as_deref(), now_ms);
+                self.shared.publish(Some(&fetched.body), &state);
+                self.state = state;
+                self.local = Some((state.version, Arc::new(set)));
+                if let Some(m) = metrics {
+                    metrics::bump(m.jwks_fetch_success);
+                }
+            }
+            Err(why) => {
+                log::warn!(
+                    "mcp_authn: JWKS fetch from {}{} failed: {why}; keeping the last good keys",
+                    self.jwks.url.origin(),
+                    self.jwks.url.path_and_query
+                );
+                self.record_failure(now_ms, metrics);
+                return;
+            }
+        }
+        self.shared.release(&self.owner);
+    }
+
+    fn record_failure(&mut self, now_ms: u64, metrics: Option<&Metrics>) {
+        self.state = self.shared.state().failed(now_ms);
+        self.shared.publish(None, &self.state);
+        self.shared.release(&self.owner);
+        if let Some(m) = metrics {
+            metrics::bump(m.jwks_fetch_failure);
+        }
+    }
+}

@@ -69,3 +69,98 @@ impl VerifiedClaims {
         safe.then_some(rendered)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn unique(text: &str) -> Result<UniqueObject, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    fn verified(claims: Value) -> VerifiedClaims {
+        let Value::Object(map) = claims else {
+            panic!("claims must be an object")
+        };
+        VerifiedClaims::new(UniqueObject(map))
+    }
+
+    #[test]
+    fn unique_object_refuses_duplicate_member_names() {
+        for text in [
+            r#"{"iss":"a","iss":"b"}"#,
+            r#"{"iss":"a","iss":"a"}"#,
+            r#"{"a":1,"b":2,"a":3}"#,
+            // Escapes decode to the same name.
+            r#"{"iss":"a","\u0069ss":"b"}"#,
+        ] {
+            let err = unique(text).expect_err(text);
+            assert!(err.to_string().contains("duplicate claim"), "{err}");
+        }
+    }
+
+    #[test]
+    fn unique_object_accepts_objects_only() {
+        let parsed = unique(r#"{"iss":"a","sub":"b","nested":{"x":1}}"#).unwrap();
+        assert_eq!(parsed.0.len(), 3);
+        assert_eq!(parsed.0["nested"], json!({"x": 1}));
+        assert!(unique("{}").unwrap().0.is_empty());
+        for text in [
+            "[]",
+            "null",
+            "\"iss\"",
+            "1",
+            "",
+            "{\"iss\":}",
+            "{\"a\":1} x",
+        ] {
+            assert!(unique(text).is_err(), "{text}");
+        }
+        // Names are case-sensitive: these are two different members.
+        assert_eq!(unique(r#"{"iss":"a","ISS":"b"}"#).unwrap().0.len(), 2);
+    }
+
+    #[test]
+    fn subject_is_the_string_sub_only() {
+        assert_eq!(verified(json!({"sub": "alice"})).subject(), Some("alice"));
+        assert_eq!(verified(json!({"sub": 42})).subject(), None);
+        assert_eq!(verified(json!({})).subject(), None);
+    }
+
+    #[test]
+    fn header_values_render_claims_safely() {
+        let claims = verified(json!({
+            "sub": "alice",
+            "n": 42,
+            "admin": true,
+            "roles": ["a", "b"],
+            "obj": {"k": "v"},
+            "null": null,
+            "tab": "a\tb",
+            "newline": "a\r\nx-injected: 1",
+            "nul": "a\u{0}b",
+            "del": "a\u{7f}",
+            "unicode": "José",
+            "empty": "",
+        }));
+        let cases = [
+            ("sub", Some("alice")),
+            ("n", Some("42")),
+            ("admin", Some("true")),
+            ("roles", Some(r#"["a","b"]"#)),
+            ("obj", Some(r#"{"k":"v"}"#)),
+            ("null", None),
+            ("absent", None),
+            ("tab", Some("a\tb")),
+            ("newline", None),
+            ("nul", None),
+            ("del", None),
+            ("unicode", None),
+            ("empty", Some("")),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(claims.header_value(name).as_deref(), expected, "{name}");
+        }
+    }
+}

@@ -11,6 +11,8 @@ pub mod jwks;
 pub mod metadata;
 pub mod refresh;
 pub mod request;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod token;
 pub mod url;
 pub mod verify;

@@ -1,0 +1,277 @@
+"""Process, port and Envoy plumbing for the end-to-end tests.
+
+Rules every helper here follows: bind 127.0.0.1 only, pick ports by binding
+port 0 (some fixed ports are taken on the test machines), bound every wait by a
+timeout, and stop every started process by its process group, even when a
+test fails, so nothing outlives the suite.
+"""
+
+import glob
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+import envoy as envoy_package
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+WASM_PATH = os.path.join(ROOT, "dist", "mcp_authn.wasm")
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def free_port():
+    """A port that was free a moment ago (the OS picks it; we release it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout, interval=0.05, what="condition"):
+    """Poll `predicate` until it returns a truthy value; raise after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def http_request(port, method, path, headers=None, body=None, timeout=10):
+    """One request on a fresh connection; returns (status, headers dict, body bytes).
+
+    Header names are lower-cased. A fresh connection per request lets Envoy's
+    listener spread requests across its worker threads.
+    """
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        data = response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+    finally:
+        conn.close()
+
+
+class Process:
+    """A child process in its own session/process group, logging to a file."""
+
+    def __init__(self, name, argv, log_dir, env=None):
+        self.name = name
+        self.log_path = os.path.join(log_dir, f"{name}.log")
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+        )
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self, timeout=5):
+        """SIGTERM the process group, then SIGKILL it if it lingers."""
+        if self.alive():
+            for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, timeout)):
+                try:
+                    os.killpg(self.proc.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    self.proc.wait(timeout=wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        self._log.close()
+
+    def log_tail(self, lines=60):
+        with open(self.log_path, "rb") as f:
+            return b"\n".join(f.read().splitlines()[-lines:]).decode(errors="replace")
+
+
+def start_mcp_server(log_dir, timeout=20):
+    """Start the FastMCP upstream on a free port; returns (Process, port)."""
+    port = free_port()
+    server = Process("mcp_server", [sys.executable, os.path.join(HERE, "mcp_server.py"), str(port)], log_dir)
+    try:
+        wait_until(lambda: port_open(port) or not server.alive(), timeout, what="MCP server port")
+        if not server.alive():
+            raise RuntimeError(f"MCP server exited:\n{server.log_tail()}")
+    except BaseException:
+        server.stop()
+        raise
+    return server, port
+
+
+def envoy_binary():
+    hits = glob.glob(os.path.join(os.path.dirname(envoy_package.__file__), "_bin", "envoy"))
+    if not hits:
+        raise RuntimeError("envoy binary not found; run scripts/setup-envoy.sh")
+    return hits[0]
+
+
+def _static_cluster(name, port):
+    return {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _address(port)}}]}],
+        },
+    }
+
+
+def _address(port):
+    return {"socket_address": {"address": "127.0.0.1", "port_value": port}}
+
+
+def wasm_filter(plugin_config):
+    """The envoy.filters.http.wasm entry carrying `plugin_config` as a JSON string."""
+    return {
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": "mcp_authn",
+                "root_id": "mcp_authn",
+                "vm_config": {
+                    "vm_id": "mcp_authn",
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": WASM_PATH}},
+                },
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": json.dumps(plugin_config),
+                },
+            },
+        },
+    }
+
+
+def bootstrap(*, listener_port, admin_port, upstream_port, jwks_port, http_filters):
+    """An Envoy bootstrap (dict, written as JSON) for one test listener.
+
+    The route sends everything to the MCP upstream with no route timeout
+    because MCP responses may be long-lived SSE streams.
+    """
+    router = {
+        "name": "envoy.filters.http.router",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+    }
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "ingress",
+        "route_config": {
+            "virtual_hosts": [
+                {
+                    "name": "mcp",
+                    "domains": ["*"],
+                    "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "mcp_server", "timeout": "0s"}}],
+                }
+            ]
+        },
+        "http_filters": list(http_filters) + [router],
+    }
+    return {
+        "admin": {"address": _address(admin_port)},
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "ingress",
+                    "address": _address(listener_port),
+                    "filter_chains": [
+                        {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
+                    ],
+                }
+            ],
+            "clusters": [_static_cluster("mcp_server", upstream_port), _static_cluster("jwks", jwks_port)],
+        },
+    }
+
+
+class Envoy:
+    """A running Envoy with the rendered bootstrap; stop() kills its group."""
+
+    def __init__(self, config, *, listener_port, admin_port, log_dir, concurrency=1, name="envoy"):
+        self.listener_port = listener_port
+        self.admin_port = admin_port
+        self.config_path = os.path.join(log_dir, f"{name}.json")
+        with open(self.config_path, "w") as f:
+            json.dump(config, f, indent=2)
+        argv = [
+            envoy_binary(),
+            "-c", self.config_path,
+            "--concurrency", str(concurrency),
+            "--disable-hot-restart",  # several Envoys may run at once
+            "-l", "info",
+            "--component-log-level", "wasm:debug",
+        ]
+        self.process = Process(name, argv, log_dir)
+
+    def wait_ready(self, timeout=30):
+        def ready():
+            if not self.process.alive():
+                raise RuntimeError(f"Envoy exited during start-up:\n{self.process.log_tail()}")
+            try:
+                status, _, body = http_request(self.admin_port, "GET", "/ready", timeout=1)
+                return status == 200 and body.strip() == b"LIVE"
+            except OSError:
+                return False
+
+        try:
+            wait_until(ready, timeout, interval=0.1, what="Envoy /ready")
+        except TimeoutError:
+            raise TimeoutError(f"Envoy not ready in {timeout}s:\n{self.process.log_tail()}") from None
+        return self
+
+    def url(self, path="/mcp"):
+        return f"http://127.0.0.1:{self.listener_port}{path}"
+
+    def stats(self, pattern="mcp_authn"):
+        """Stat name -> value for stats matching the RE2 `pattern` (admin /stats)."""
+        _, _, body = http_request(self.admin_port, "GET", "/stats?filter=" + urllib.parse.quote(pattern, safe=""))
+        result = {}
+        for line in body.decode().splitlines():
+            match = re.fullmatch(r"(\S+): (\d+)", line.strip())
+            if match:
+                result[match.group(1)] = int(match.group(2))
+        return result
+
+    def counter(self, metric):
+        """Value of the filter's metric `metric` (e.g. "mcp_authn.allowed").
+
+        Envoy 1.40 prints Wasm-defined metrics with a "wasmcustom." prefix; the
+        filter defines all of them at start-up, so exactly one must exist (a
+        renamed metric fails loudly instead of reading as 0).
+        """
+        hits = self.stats("^wasmcustom\\." + re.escape(metric) + "$")
+        if len(hits) != 1:
+            raise AssertionError(f"expected one stat for {metric}, got {hits}")
+        return next(iter(hits.values()))
+
+    def stop(self):
+        self.process.stop()
+
+
+def new_log_dir(prefix):
+    return tempfile.mkdtemp(prefix=f"mcp-authn-e2e-{prefix}-")

@@ -26,7 +26,12 @@ cargo test --locked
 step "build dist/mcp_authn.wasm"
 scripts/build.sh
 
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
 if [[ "${SKIP_E2E:-0}" != "1" ]]; then
+  step "demo check (scripts/demo.sh --check on free ports)"
+  ENVOY_PORT=$(free_port) MCP_PORT=$(free_port) ADMIN_PORT=$(free_port) scripts/demo.sh --check
+
   step "end-to-end: Envoy + filter + JWKS + MCP server and client"
   scripts/e2e.sh
 fi

@@ -81,20 +81,22 @@ impl SigningKey {
                        "y": b64(&point.y().map(|y| y.to_vec()).unwrap_or_default())})
             }
         };
-        jwk["alg"] = json!(self.default_alg().name());
-        jwk["use"] = json!("sig");
-        if let Some(kid) = &self.kid {
-            jwk["kid"] = json!(kid);
+        if let Some(members) = jwk.as_object_mut() {
+            members.insert("alg".into(), json!(self.default_alg().name()));
+            members.insert("use".into(), json!("sig"));
+            if let Some(kid) = &self.kid {
+                members.insert("kid".into(), json!(kid));
+            }
         }
         jwk
     }
 
     /// A compact JWS with header `{alg, typ, kid}` over `claims`.
     pub fn mint(&self, claims: &Value) -> String {
-        let mut header = json!({"alg": self.default_alg().name(), "typ": "JWT"});
-        if let Some(kid) = &self.kid {
-            header["kid"] = json!(kid);
-        }
+        let header = match &self.kid {
+            Some(kid) => json!({"alg": self.default_alg().name(), "typ": "JWT", "kid": kid}),
+            None => json!({"alg": self.default_alg().name(), "typ": "JWT"}),
+        };
         self.sign_raw(&header, claims.to_string().as_bytes(), self.default_alg())
     }
 

@@ -1,5 +1,11 @@
 //! The `mcp-authn` checker binary, driven the way an operator would: temp files in, exit codes
 //! and output checked.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // test code
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,6 +1,12 @@
 //! Wycheproof JOSE JWS vectors (`tests/vectors/json_web_signature_test.json`) against the
 //! signature layer: every invalid case is rejected, every valid case with an algorithm we
 //! support is accepted, and every case with an algorithm we do not support is rejected.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // test code
 
 use std::collections::BTreeMap;
 

@@ -35,11 +35,14 @@ impl<E: std::fmt::Display> From<E> for BadInput {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("check-config") => check_config(&args[1..]),
-        Some("verify") => verify(&args[1..]),
-        Some("mint") => mint(&args[1..]),
-        Some("jwks") => jwks(&args[1..]),
+    let (command, rest) = args
+        .split_first()
+        .map_or(("", &[][..]), |(c, r)| (c.as_str(), r));
+    let result = match command {
+        "check-config" => check_config(rest),
+        "verify" => verify(rest),
+        "mint" => mint(rest),
+        "jwks" => jwks(rest),
         _ => Err(BadInput(USAGE.into())),
     };
     match result {
@@ -55,7 +58,7 @@ fn main() -> ExitCode {
 fn option<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
     args.iter()
         .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
+        .and_then(|i| args.get(i.saturating_add(1)))
         .map(String::as_str)
 }
 
@@ -149,9 +152,10 @@ fn verify(args: &[String]) -> Result<ExitCode, BadInput> {
     for skipped in keys.skipped() {
         eprintln!("note: JWKS {skipped} (skipped)");
     }
-    let token = match required(args, "--token")? {
-        file if file.starts_with('@') => String::from_utf8(read(&file[1..])?)?.trim().to_string(),
-        token => token.to_string(),
+    let token = required(args, "--token")?;
+    let token = match token.strip_prefix('@') {
+        Some(file) => String::from_utf8(read(file)?)?.trim().to_string(),
+        None => token.to_string(),
     };
     let now = match option(args, "--now") {
         Some(now) => now
@@ -252,14 +256,12 @@ fn mint(args: &[String]) -> Result<ExitCode, BadInput> {
         .map_err(|_| BadInput("--ttl: not a number of seconds".into()))?
         .unwrap_or(3600);
     let now = now_secs();
-    claims
-        .get_mut("iat")
-        .is_none()
-        .then(|| claims["iat"] = json!(now));
-    claims
-        .get_mut("exp")
-        .is_none()
-        .then(|| claims["exp"] = json!(now + ttl));
+    if let Some(members) = claims.as_object_mut() {
+        members.entry("iat").or_insert(json!(now));
+        members
+            .entry("exp")
+            .or_insert(json!(now.saturating_add(ttl)));
+    }
     println!("{}", key.mint(&claims));
     Ok(ExitCode::SUCCESS)
 }

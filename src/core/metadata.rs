@@ -162,7 +162,7 @@ fn is_scope_byte(b: u8) -> bool {
 
 /// `scopesSupported` -> `scopes_supported`; keys already in snake_case are unchanged.
 fn snake_case(key: &str) -> String {
-    let mut out = String::with_capacity(key.len() + 4);
+    let mut out = String::with_capacity(key.len().saturating_add(4));
     for c in key.chars() {
         if c.is_ascii_uppercase() {
             out.push('_');
@@ -548,7 +548,7 @@ mod tests {
         ];
         for (raw, expected) in cases {
             let Value::Object(map) = raw.clone() else {
-                unreachable!()
+                panic!("case {raw} is not an object")
             };
             let err = ResourceMetadata::from_config(map, ISSUER, false).unwrap_err();
             assert!(err.to_string().starts_with(expected), "{raw}: {err}");

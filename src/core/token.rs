@@ -113,7 +113,7 @@ fn strip_scheme<'a>(value: &'a str, prefix: &str) -> Option<&'a str> {
     if !head.eq_ignore_ascii_case(scheme) {
         return None;
     }
-    let rest = &value[scheme.len()..];
+    let rest = value.get(scheme.len()..)?;
     if rest.is_empty() {
         return Some(rest);
     }

@@ -180,11 +180,13 @@ fn parse(token: &str) -> Result<ParsedJws<'_>, Rejection> {
     else {
         return Err(Rejection::Malformed("not three dot-separated segments"));
     };
+    // The signing input is everything before the last dot.
+    let signed = token.rsplit_once('.').map_or(token, |(signed, _)| signed);
     Ok(ParsedJws {
         header: parse_header(&decode(header_b64, "header is not base64url")?)?,
         payload: decode(payload_b64, "payload is not base64url")?,
         signature: decode(signature_b64, "signature is not base64url")?,
-        signed: &token[..header_b64.len() + 1 + payload_b64.len()],
+        signed,
     })
 }
 
@@ -311,12 +313,12 @@ fn check_claims(claims: &UniqueObject, rules: &ClaimRules, now: u64) -> Result<(
     let skew = i128::from(rules.clock_skew_secs);
     let now_wide = i128::from(now);
     if let Some(exp) = numeric_date(claims.get("exp"), "exp")?
-        && now_wide >= i128::from(exp) + skew
+        && now_wide >= i128::from(exp).saturating_add(skew)
     {
         return Err(Rejection::Expired { exp, now });
     }
     if let Some(nbf) = numeric_date(claims.get("nbf"), "nbf")?
-        && now_wide + skew < i128::from(nbf)
+        && now_wide.saturating_add(skew) < i128::from(nbf)
     {
         return Err(Rejection::NotYetValid { nbf, now });
     }

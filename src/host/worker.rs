@@ -140,7 +140,7 @@ impl Worker {
                 context_id,
                 request,
                 since_ms: now_ms,
-                deadline_ms: now_ms + remote.jwks.timeout_ms + PENDING_GRACE_MS,
+                deadline_ms: wait_deadline(now_ms, &remote.jwks),
             });
         }
         started
@@ -222,7 +222,7 @@ impl RemoteKeys {
         if self.in_flight.is_some() {
             return true;
         }
-        let lease_until = now_ms + self.jwks.timeout_ms + PENDING_GRACE_MS;
+        let lease_until = wait_deadline(now_ms, &self.jwks);
         if !self.shared.try_lease(&self.owner, now_ms, lease_until) {
             return true;
         }
@@ -292,4 +292,11 @@ impl RemoteKeys {
             metrics::bump(m.jwks_fetch_failure);
         }
     }
+}
+
+/// How long a fetch may hold the lease, and a request may wait for it.
+fn wait_deadline(now_ms: u64, jwks: &RemoteJwks) -> u64 {
+    now_ms
+        .saturating_add(jwks.timeout_ms)
+        .saturating_add(PENDING_GRACE_MS)
 }

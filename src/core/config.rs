@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::jwks::KeySet;
 use super::metadata::ResourceMetadata;
+use super::token_cache::CachePolicy;
 use super::url::HttpUrl;
 
 /// Default and bounds of `jwtValidationOptions.clockSkewSeconds`.
@@ -25,6 +26,11 @@ const DEFAULT_CACHE_SECS: u64 = 600;
 pub const CACHE_SECS_RANGE: (u64, u64) = (60, 86_400);
 const DEFAULT_MIN_REFRESH_SECS: u64 = 30;
 const MIN_REFRESH_SECS_RANGE: (u64, u64) = (1, 86_400);
+/// Defaults and bounds of `verifiedTokenCache`.
+const DEFAULT_TOKEN_CACHE_CAPACITY: u64 = 1024;
+const TOKEN_CACHE_CAPACITY_RANGE: (u64, u64) = (0, 65_536);
+const DEFAULT_TOKEN_CACHE_MAX_AGE_SECS: u64 = 300;
+const TOKEN_CACHE_MAX_AGE_RANGE: (u64, u64) = (1, 3600);
 
 /// A configuration error that names the field and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +141,7 @@ pub struct Config {
     pub max_token_bytes: usize,
     pub client_id: Option<String>,
     pub claim_headers: Vec<ClaimHeader>,
+    pub token_cache: CachePolicy,
     pub metadata: ResourceMetadata,
     /// Accepted but risky settings, for the host to log at load.
     pub warnings: Vec<String>,
@@ -162,6 +169,17 @@ struct RawConfig {
     client_id: Option<String>,
     #[serde(default)]
     claims_to_headers: Vec<RawClaimHeader>,
+    #[serde(default)]
+    verified_token_cache: RawTokenCache,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawTokenCache {
+    #[serde(default)]
+    capacity: Option<u64>,
+    #[serde(default)]
+    max_age_seconds: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -317,6 +335,21 @@ impl Config {
         let keys = key_source(raw.jwks, &raw.issuer, provider)?;
         let location = token_location(raw.authorization_location)?;
         let claim_headers = claim_headers(raw.claims_to_headers, &location)?;
+        let token_cache = CachePolicy {
+            capacity: usize::try_from(bounded(
+                raw.verified_token_cache.capacity,
+                DEFAULT_TOKEN_CACHE_CAPACITY,
+                TOKEN_CACHE_CAPACITY_RANGE,
+                "verifiedTokenCache.capacity",
+            )?)
+            .unwrap_or(usize::MAX),
+            max_age_secs: bounded(
+                raw.verified_token_cache.max_age_seconds,
+                DEFAULT_TOKEN_CACHE_MAX_AGE_SECS,
+                TOKEN_CACHE_MAX_AGE_RANGE,
+                "verifiedTokenCache.maxAgeSeconds",
+            )?,
+        };
         if raw.client_id.as_deref() == Some("") {
             return Err(ConfigError::new("clientId", "must not be empty"));
         }
@@ -334,6 +367,7 @@ impl Config {
             max_token_bytes,
             client_id: raw.client_id,
             claim_headers,
+            token_cache,
             metadata,
             warnings,
         })
@@ -570,6 +604,13 @@ mod tests {
         assert_eq!(config.claims.required, ["exp"]);
         assert_eq!(config.claims.clock_skew_secs, 60);
         assert_eq!(config.max_token_bytes, 8192);
+        assert_eq!(
+            config.token_cache,
+            CachePolicy {
+                capacity: 1024,
+                max_age_secs: 300
+            }
+        );
         assert_eq!(
             config.location,
             TokenLocation::Header {

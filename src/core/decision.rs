@@ -7,7 +7,9 @@ use super::jwks::KeySet;
 use super::metadata::{ErrorCode, PRM_PREFIX, challenge, error_body};
 use super::request::Request;
 use super::token::{self, Credential, InvalidRequest, Removal};
+use super::token_cache::TokenCache;
 use super::verify::{self, Rejection};
+use std::sync::Arc;
 
 /// Authorization-server discovery paths: public, and never answered with a challenge.
 const AS_METADATA_PREFIXES: [&str; 2] = [
@@ -144,6 +146,27 @@ fn is_plain_path(path: &str) -> bool {
 /// Decides one request. Token extraction comes first, so a request without a token never
 /// asks for keys.
 pub fn decide(config: &Config, request: &Request, keys: KeyState<'_>, now: u64) -> Decision {
+    decide_inner(config, request, keys, now, None)
+}
+
+/// [`decide`], answering repeated tokens from `cache` and filling it with new verifications.
+pub fn decide_cached(
+    config: &Config,
+    request: &Request,
+    keys: KeyState<'_>,
+    now: u64,
+    cache: &mut TokenCache,
+) -> Decision {
+    decide_inner(config, request, keys, now, Some(cache))
+}
+
+fn decide_inner(
+    config: &Config,
+    request: &Request,
+    keys: KeyState<'_>,
+    now: u64,
+    cache: Option<&mut TokenCache>,
+) -> Decision {
     match route(request.path_only()) {
         Route::ResourceMetadata { suffix } => return metadata_reply(config, request, suffix),
         Route::PublicDiscovery => {
@@ -161,7 +184,7 @@ pub fn decide(config: &Config, request: &Request, keys: KeyState<'_>, now: u64) 
             return without_credential(config, request, Denial::InvalidRequest(invalid));
         }
     };
-    match check_token(config, credential.token, keys, now) {
+    match check_token(config, credential.token, keys, now, cache) {
         Ok(claims) => allowed(config, credential, &claims),
         Err(TokenCheck::Fetch { unknown_kid }) => Decision::FetchKeys { unknown_kid },
         Err(TokenCheck::Rejected(rejection)) => {
@@ -180,12 +203,16 @@ fn check_token(
     token: &str,
     keys: KeyState<'_>,
     now: u64,
-) -> Result<VerifiedClaims, TokenCheck> {
+    mut cache: Option<&mut TokenCache>,
+) -> Result<Arc<VerifiedClaims>, TokenCheck> {
     if token.len() > config.max_token_bytes {
         return Err(TokenCheck::Rejected(Rejection::TooLarge {
             size: token.len(),
             max: config.max_token_bytes,
         }));
+    }
+    if let Some(claims) = cache.as_deref_mut().and_then(|c| c.get(token, now)) {
+        return Ok(claims);
     }
     match keys {
         KeyState::Missing { may_fetch: true } => match verify::check_structure(token) {
@@ -197,7 +224,13 @@ fn check_token(
         }
         KeyState::Ready { keys, may_refetch } => {
             match verify::verify(token, keys, &config.claims, now) {
-                Ok(claims) => Ok(claims),
+                Ok(claims) => {
+                    let claims = Arc::new(claims);
+                    if let Some(cache) = cache {
+                        cache.insert(token, Arc::clone(&claims), now);
+                    }
+                    Ok(claims)
+                }
                 Err(Rejection::UnknownKid(_)) if may_refetch => {
                     Err(TokenCheck::Fetch { unknown_kid: true })
                 }
@@ -1153,5 +1186,136 @@ mod tests {
             "unknown_kid"
         );
         assert_eq!(Denial::Missing.to_string(), "no credential");
+    }
+
+    // --- verified-token cache ------------------------------------------------------------
+
+    fn cache(capacity: usize, max_age_secs: u64) -> TokenCache {
+        TokenCache::new(crate::core::token_cache::CachePolicy {
+            capacity,
+            max_age_secs,
+        })
+    }
+
+    fn allowed_subject(decision: Decision) -> Option<String> {
+        match decision {
+            Decision::Forward {
+                outcome: Outcome::Allowed { subject },
+                ..
+            } => subject,
+            other => panic!("expected an allowed forward, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_repeated_token_is_answered_from_the_cache_without_keys() {
+        let config = mode_config("strict");
+        let keys = inline_keys(&config);
+        let mut cache = cache(16, 300);
+        let req = with_token(&valid_token());
+        let ready = KeyState::Ready {
+            keys,
+            may_refetch: false,
+        };
+        assert_eq!(
+            allowed_subject(decide_cached(&config, &req, ready, NOW, &mut cache)).as_deref(),
+            Some(SUBJECT)
+        );
+        assert_eq!(cache.len(), 1);
+        // No keys at all now: only the cache can accept it, and still strips the credential.
+        let no_keys = KeyState::Missing { may_fetch: false };
+        let (edits, _) = expect_forward(decide_cached(&config, &req, no_keys, NOW + 1, &mut cache));
+        assert!(edits.remove.contains(&"authorization".to_string()));
+    }
+
+    #[test]
+    fn failed_tokens_are_never_cached() {
+        let config = mode_config("strict");
+        let keys = inline_keys(&config);
+        let mut cache = cache(16, 300);
+        for token in [
+            expired_token(),
+            mint("rsa", &claims_with("aud", Some(json!("other")))),
+        ] {
+            let req = with_token(&token);
+            for _ in 0..2 {
+                let ready = KeyState::Ready {
+                    keys,
+                    may_refetch: false,
+                };
+                let (reply, _) = expect_reply(decide_cached(&config, &req, ready, NOW, &mut cache));
+                assert_eq!(reply.status, 401);
+            }
+        }
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn cache_entries_end_at_exp_and_never_accept_an_expired_token() {
+        let config = config(json!({"jwtValidationOptions": {"clockSkewSeconds": 0}}));
+        let keys = inline_keys(&config);
+        let mut cache = cache(16, 300);
+        let token = mint("rsa", &claims_with("exp", Some(json!(NOW + 10))));
+        let req = with_token(&token);
+        let ready = KeyState::Ready {
+            keys,
+            may_refetch: false,
+        };
+        allowed_subject(decide_cached(&config, &req, ready, NOW, &mut cache));
+        // At exp the entry is gone and verification refuses the token.
+        let ready = KeyState::Ready {
+            keys,
+            may_refetch: false,
+        };
+        let (reply, outcome) =
+            expect_reply(decide_cached(&config, &req, ready, NOW + 10, &mut cache));
+        assert_eq!(reply.status, 401);
+        assert!(matches!(
+            outcome,
+            Outcome::Denied(Denial::Token(Rejection::Expired { .. }))
+        ));
+        // Without keys, an expired entry cannot be the reason for an accept either.
+        let no_keys = KeyState::Missing { may_fetch: false };
+        let (reply, _) = expect_reply(decide_cached(&config, &req, no_keys, NOW + 10, &mut cache));
+        assert_eq!(reply.status, 401);
+    }
+
+    #[test]
+    fn cache_entries_end_at_the_age_cap_and_the_capacity_holds() {
+        let config = mode_config("strict");
+        let keys = inline_keys(&config);
+        let mut small = cache(2, 5);
+        let tokens: Vec<String> = (0..5)
+            .map(|i| mint("rsa", &claims_with("jti", Some(json!(i)))))
+            .collect();
+        for token in &tokens {
+            let ready = KeyState::Ready {
+                keys,
+                may_refetch: false,
+            };
+            allowed_subject(decide_cached(
+                &config,
+                &with_token(token),
+                ready,
+                NOW,
+                &mut small,
+            ));
+            assert!(small.len() <= 2);
+        }
+        let last = with_token(&tokens[4]);
+        let no_keys = KeyState::Missing { may_fetch: false };
+        allowed_subject(decide_cached(&config, &last, no_keys, NOW + 4, &mut small));
+        let no_keys = KeyState::Missing { may_fetch: false };
+        let (reply, _) = expect_reply(decide_cached(&config, &last, no_keys, NOW + 5, &mut small));
+        assert_eq!(reply.status, 401);
+        small.clear();
+        assert!(small.is_empty());
+        let mut disabled = cache(0, 300);
+        let ready = KeyState::Ready {
+            keys,
+            may_refetch: false,
+        };
+        allowed_subject(decide_cached(&config, &last, ready, NOW, &mut disabled));
+        assert!(disabled.is_empty());
     }
 }

@@ -14,5 +14,6 @@ pub mod request;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod token;
+pub mod token_cache;
 pub mod url;
 pub mod verify;

@@ -31,22 +31,12 @@ impl HttpContext for Http {
         let now_ms = now_ms();
         let mut worker = self.worker.borrow_mut();
         worker.prepare_keys();
-        let mut decision = decide(
-            &worker.config,
-            &request,
-            worker.key_state(now_ms),
-            now_ms / 1000,
-        );
+        let mut decision = worker.decide_first(&request, now_ms);
         if let Decision::FetchKeys { unknown_kid: true } = decision
             && worker.sync()
         {
             // Another worker already fetched the rotated keys.
-            decision = decide(
-                &worker.config,
-                &request,
-                worker.key_state(now_ms),
-                now_ms / 1000,
-            );
+            decision = worker.decide_first(&request, now_ms);
         }
         if let Decision::FetchKeys { unknown_kid } = decision {
             if unknown_kid && let Some(m) = &worker.metrics {

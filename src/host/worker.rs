@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use crate::core::config::{Config, KeySource, RemoteJwks};
-use crate::core::decision::KeyState;
+use crate::core::decision::{Decision, KeyState, decide_cached};
 use crate::core::jwks::KeySet;
 use crate::core::refresh::FetchState;
 use crate::core::request::Request;
+use crate::core::token_cache::TokenCache;
 
 use super::fetch::{self, Fetched};
 use super::metrics::{self, Metrics};
@@ -19,6 +20,8 @@ const PENDING_GRACE_MS: u64 = 500;
 pub struct Worker {
     pub config: Config,
     pub metrics: Option<Metrics>,
+    /// Verified tokens; cleared whenever the local keys change.
+    pub token_cache: TokenCache,
     remote: Option<RemoteKeys>,
     pending: Vec<Pending>,
 }
@@ -64,6 +67,7 @@ impl Worker {
             }
         };
         Self {
+            token_cache: TokenCache::new(config.token_cache),
             config,
             metrics: Metrics::define(),
             remote,
@@ -75,31 +79,36 @@ impl Worker {
     pub fn prepare_keys(&mut self) {
         if let Some(remote) = self.remote.as_mut()
             && remote.local.is_none()
+            && remote.sync()
         {
-            remote.sync();
+            self.token_cache.clear();
         }
     }
 
-    /// Keys for a first decision: fetching (or refetching for an unknown `kid`) is allowed.
-    pub fn key_state(&self, now_ms: u64) -> KeyState<'_> {
-        let inline = match &self.config.keys {
-            KeySource::Inline(set) => Some(set.as_ref()),
-            KeySource::Remote(_) => None,
-        };
-        match (inline, self.remote.as_ref()) {
-            (Some(keys), _) => KeyState::Ready {
-                keys,
+    /// A request's first decision: the verified-token cache answers repeats, and fetching
+    /// (or refetching for an unknown `kid`) is allowed.
+    pub fn decide_first(&mut self, request: &Request, now_ms: u64) -> Decision {
+        let keys = match (&self.config.keys, self.remote.as_ref()) {
+            (KeySource::Inline(set), _) => KeyState::Ready {
+                keys: set,
                 may_refetch: false,
             },
-            (None, Some(remote)) => match &remote.local {
+            (_, Some(remote)) => match &remote.local {
                 Some((_, keys)) => KeyState::Ready {
                     keys,
                     may_refetch: remote.state.may_refetch_for_kid(&remote.jwks, now_ms),
                 },
                 None => KeyState::Missing { may_fetch: true },
             },
-            (None, None) => KeyState::Missing { may_fetch: false },
-        }
+            (_, None) => KeyState::Missing { may_fetch: false },
+        };
+        decide_cached(
+            &self.config,
+            request,
+            keys,
+            now_ms / 1000,
+            &mut self.token_cache,
+        )
     }
 
     /// Keys for a decision after a fetch ended: whatever is there, no further fetching.
@@ -125,7 +134,11 @@ impl Worker {
 
     /// Picks up keys another worker published. Returns whether the local keys changed.
     pub fn sync(&mut self) -> bool {
-        self.remote.as_mut().is_some_and(RemoteKeys::sync)
+        let changed = self.remote.as_mut().is_some_and(RemoteKeys::sync);
+        if changed {
+            self.token_cache.clear();
+        }
+        changed
     }
 
     /// Pauses a request until the keys arrive, starting a fetch unless one is under way
@@ -160,8 +173,9 @@ impl Worker {
     pub fn complete_fetch(&mut self, token: u32, response: Result<Fetched, String>, now_ms: u64) {
         if let Some(remote) = self.remote.as_mut()
             && remote.in_flight == Some(token)
+            && remote.complete(response, now_ms, self.metrics.as_ref())
         {
-            remote.complete(response, now_ms, self.metrics.as_ref());
+            self.token_cache.clear();
         }
     }
 
@@ -243,34 +257,21 @@ impl RemoteKeys {
         }
     }
 
+    /// Parses and publishes a fetch answer. Returns whether the local keys changed.
     fn complete(
         &mut self,
         response: Result<Fetched, String>,
         now_ms: u64,
         metrics: Option<&Metrics>,
-    ) {
+    ) -> bool {
         self.in_flight = None;
-        self.state = self.shared.state();
         let parsed = response.and_then(|fetched| {
             KeySet::parse(&fetched.body)
                 .map(|set| (set, fetched))
                 .map_err(|err| format!("unusable JWKS: {err}"))
         });
-        match parsed {
-            Ok((set, fetched)) => {
-                for skipped in set.skipped() {
-                    log::warn!("mcp_authn: JWKS {skipped} (skipped)");
-                }
-                let state =
-                    self.state
-                        .succeeded(&self.jwks, fetched.cache_control.as_deref(), now_ms);
-                self.shared.publish(Some(&fetched.body), &state);
-                self.state = state;
-                self.local = Some((state.version, Arc::new(set)));
-                if let Some(m) = metrics {
-                    metrics::bump(m.jwks_fetch_success);
-                }
-            }
+        let (set, fetched) = match parsed {
+            Ok(parsed) => parsed,
             Err(why) => {
                 log::warn!(
                     "mcp_authn: JWKS fetch from {}{} failed: {why}; keeping the last good keys",
@@ -278,10 +279,24 @@ impl RemoteKeys {
                     self.jwks.url.path_and_query
                 );
                 self.record_failure(now_ms, metrics);
-                return;
+                return false;
             }
+        };
+        for skipped in set.skipped() {
+            log::warn!("mcp_authn: JWKS {skipped} (skipped)");
         }
+        let state =
+            self.shared
+                .state()
+                .succeeded(&self.jwks, fetched.cache_control.as_deref(), now_ms);
+        self.shared.publish(Some(&fetched.body), &state);
         self.shared.release(&self.owner);
+        self.state = state;
+        self.local = Some((state.version, Arc::new(set)));
+        if let Some(m) = metrics {
+            metrics::bump(m.jwks_fetch_success);
+        }
+        true
     }
 
     fn record_failure(&mut self, now_ms: u64, metrics: Option<&Metrics>) {

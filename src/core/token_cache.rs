@@ -1,0 +1,87 @@
+//! A per-VM cache of verified tokens, so a client repeating its token pays for the signature
+//! check once. Keyed by the whole token (full string equality, never a hash alone), filled only
+//! after every check passed, bounded in size and lifetime, and cleared when the keys change.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::claims::VerifiedClaims;
+
+/// Cache sizing, from `verifiedTokenCache` in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CachePolicy {
+    /// Entries kept at most; 0 disables the cache.
+    pub capacity: usize,
+    /// An entry lives at most this long, and never past the token's `exp`.
+    pub max_age_secs: u64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    claims: Arc<VerifiedClaims>,
+    expires_at: u64,
+}
+
+#[derive(Debug)]
+pub struct TokenCache {
+    policy: CachePolicy,
+    entries: HashMap<Box<str>, Entry>,
+}
+
+impl TokenCache {
+    pub fn new(policy: CachePolicy) -> Self {
+        Self {
+            policy,
+            entries: HashMap::new(),
+        }
+    }
+
+    /// The claims of `token` if it was verified before and the entry is still live.
+    pub fn get(&mut self, token: &str, now: u64) -> Option<Arc<VerifiedClaims>> {
+        let entry = self.entries.get(token)?;
+        if now < entry.expires_at {
+            return Some(Arc::clone(&entry.claims));
+        }
+        self.entries.remove(token);
+        None
+    }
+
+    /// Remembers a verified token until `min(exp, now + max_age)`.
+    pub fn insert(&mut self, token: &str, claims: Arc<VerifiedClaims>, now: u64) {
+        if self.policy.capacity == 0 {
+            return;
+        }
+        let cap = now.saturating_add(self.policy.max_age_secs);
+        let expires_at = claims
+            .get("exp")
+            .and_then(serde_json::Value::as_u64)
+            .map_or(cap, |exp| exp.min(cap));
+        if expires_at <= now {
+            return;
+        }
+        if self.entries.len() >= self.policy.capacity {
+            self.entries.retain(|_, entry| now < entry.expires_at);
+        }
+        if self.entries.len() >= self.policy.capacity {
+            // Still full of live entries: drop an arbitrary one rather than grow.
+            if let Some(victim) = self.entries.keys().next().cloned() {
+                self.entries.remove(&victim);
+            }
+        }
+        self.entries
+            .insert(token.into(), Entry { claims, expires_at });
+    }
+
+    /// Forgets everything: the key set changed, so earlier verifications may no longer hold.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}

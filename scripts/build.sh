@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip1 >/dev/null 2>&1 || true
+# Panic locations embed dependency source paths under CARGO_HOME: remap them so the bytes do not
+# depend on who builds where (scripts/check-reproducible.sh checks this).
+export RUSTFLAGS="${RUSTFLAGS:-} --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo"
 cargo build --locked --lib --release --target wasm32-wasip1
 mkdir -p dist
 out=dist/mcp_authn.wasm

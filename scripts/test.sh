@@ -34,6 +34,9 @@ if [[ "${SKIP_E2E:-0}" != "1" ]]; then
 
   step "end-to-end: Envoy + filter + JWKS + MCP server and client"
   scripts/e2e.sh
+
+  step "ship: OCI images through a registry, remote module loading, envoy --mode validate, Istio"
+  scripts/ship-tests.sh
 fi
 echo
 echo "all tests passed"

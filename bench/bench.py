@@ -1,0 +1,675 @@
+"""Benchmark driver (run by scripts/bench.sh): one Envoy with every setup, interleaved wrk rounds.
+
+For each Envoy --concurrency in BENCH_CONCURRENCY, it starts one Envoy (V8 runtime, loopback only,
+free ports) with five listeners (see render.py), checks every case answers what it should, then
+runs `rounds` rounds; each round runs every case once for `duration` seconds, in a rotated order,
+so slow drift of the machine spreads over all cases. It reports the median over rounds of rps,
+p50 and p99, and the target ratios from issue 8, and writes a Markdown report.
+
+Environment (all optional):
+  BENCH_QUICK=1          smoke run: 1 round x 2 s per case (about a minute in all)
+  BENCH_ROUNDS           rounds per case (default 3; quick 1)
+  BENCH_DURATION         seconds per case per round (default 4; quick 2)
+  BENCH_WARMUP           seconds of untimed load per case before round 1 (default 1)
+  BENCH_CONCURRENCY      Envoy worker counts, space-separated (default "1 2")
+  BENCH_CONNECTIONS      wrk connections (default 16; one wrk thread)
+  BENCH_POOL             distinct tokens per uncached pool (default 10000)
+  BENCH_OUT              Markdown report path (default bench/RESULTS.md; quick: target/bench/RESULTS.quick.md)
+  BENCH_TOOL             wrk (default) or oha (no uncached cases: oha cannot rotate headers)
+  ENVOY                  Envoy binary (bash wrapper sets it from scripts/setup-envoy.sh)
+  BENCH_NOOP_WASM        the do-nothing filter (bench/noop-filter; the bash wrapper builds it); without
+                         it the "noop proxy-wasm filter" case is skipped
+"""
+
+import datetime
+import hashlib
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import render  # noqa: E402
+import tokens  # noqa: E402
+
+ROOT = tokens.ROOT
+WASM_PATH = os.path.join(ROOT, "dist", "mcp_authn.wasm")
+CACHE_DIR = os.path.join(ROOT, "target", "bench")
+METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def env_int(name, default):
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+ROUNDS = env_int("BENCH_ROUNDS", 1 if QUICK else 3)
+DURATION = env_int("BENCH_DURATION", 2 if QUICK else 4)
+WARMUP = env_int("BENCH_WARMUP", 1)
+CONCURRENCIES = [int(c) for c in os.environ.get("BENCH_CONCURRENCY", "1 2").split()]
+CONNECTIONS = env_int("BENCH_CONNECTIONS", 16)
+POOL = env_int("BENCH_POOL", 10000)
+TOOL = os.environ.get("BENCH_TOOL", "wrk")
+OUT = os.environ.get("BENCH_OUT") or (
+    os.path.join(CACHE_DIR, "RESULTS.quick.md") if QUICK else os.path.join(HERE, "RESULTS.md")
+)
+ENVOY = os.environ.get("ENVOY")
+NOOP_WASM = os.environ.get("BENCH_NOOP_WASM") or None
+
+# --------------------------------------------------------------------------- cases
+
+# (case id, label, listener, path, token kind, expected status, native counterpart)
+# token kind: None, "single" (one RS256 token), "RS256"/"ES256" (round-robin pool)
+CASES = [
+    ("nofilter", "No filter (direct_response)", "nofilter", "/mcp", None, 200, None),
+    ("wasm_noop", "Do-nothing Rust proxy-wasm filter (runtime floor)", "wasm_noop", "/mcp", None, 200, None),
+    ("native_cached", "Native jwt_authn, cache on, one RS256 token", "native_cache", "/mcp", "single", 200, None),
+    ("wasm_cached", "Wasm filter, one RS256 token (cached)", "wasm", "/mcp", "single", 200, "native_cached"),
+    ("native_rs256", "Native jwt_authn, cache off, RS256 pool", "native_nocache", "/mcp", "RS256", 200, None),
+    ("wasm_rs256", "Wasm filter, cache off, RS256 pool (uncached)", "wasm_nocache", "/mcp", "RS256", 200,
+     "native_rs256"),
+    ("native_es256", "Native jwt_authn, cache off, ES256 pool", "native_nocache", "/mcp", "ES256", 200, None),
+    ("wasm_es256", "Wasm filter, cache off, ES256 pool (uncached)", "wasm_nocache", "/mcp", "ES256", 200,
+     "native_es256"),
+    ("wasm_rs256_defcache", "Wasm filter, default cache (1024), RS256 pool", "wasm", "/mcp", "RS256", 200,
+     "native_rs256"),
+    ("native_notoken", "Native jwt_authn, no token (401)", "native_cache", "/mcp", None, 401, None),
+    ("wasm_notoken", "Wasm filter, no token (401)", "wasm", "/mcp", None, 401, "native_notoken"),
+    ("wasm_metadata", "Wasm filter, metadata GET", "wasm", METADATA_PATH, None, 200, None),
+]
+CASE = {c[0]: c for c in CASES}
+
+# Spike figures from issue 8 (2-core machine, --concurrency 1), for the target summary.
+SPIKE = {
+    "cached ÷ no-filter": "0.68",
+    "cached ÷ native jwt_authn (JWT cache on)": "–",
+    "uncached RS256 ÷ native RS256 (cache off)": "0.057",
+    "uncached ES256 ÷ native ES256 (cache off)": "0.062",
+    "no-token 401 ÷ no-filter": "0.66",
+}
+
+# Added worker time per request over no-filter, as (label, wasm case, native case).
+COSTS = [
+    ("cached token", "wasm_cached", "native_cached"),
+    ("no token (401)", "wasm_notoken", "native_notoken"),
+    ("RS256, every token verified", "wasm_rs256", "native_rs256"),
+    ("ES256, every token verified", "wasm_es256", "native_es256"),
+    ("metadata GET", "wasm_metadata", None),
+    ("do-nothing proxy-wasm filter (floor)", "wasm_noop", None),
+]
+
+# (label, numerator, denominator, target or None)
+RATIOS = [
+    ("cached ÷ no-filter", "wasm_cached", "nofilter", 0.85),
+    ("cached ÷ native jwt_authn (JWT cache on)", "wasm_cached", "native_cached", 1.0),
+    ("uncached RS256 ÷ native RS256 (cache off)", "wasm_rs256", "native_rs256", 0.35),
+    ("uncached ES256 ÷ native ES256 (cache off)", "wasm_es256", "native_es256", 0.35),
+    ("no-token 401 ÷ no-filter", "wasm_notoken", "nofilter", 0.90),
+    ("metadata ÷ no-filter", "wasm_metadata", "nofilter", None),
+    ("(ref) native no-token 401 ÷ no-filter", "native_notoken", "nofilter", None),
+    ("(ref) native cached ÷ no-filter", "native_cached", "nofilter", None),
+    ("(ref) do-nothing proxy-wasm filter ÷ no-filter", "wasm_noop", "nofilter", None),
+    ("(ref) RS256 pool, default cache ÷ cache off", "wasm_rs256_defcache", "wasm_rs256", None),
+]
+
+
+# --------------------------------------------------------------------------- processes
+
+
+class Stop(Exception):
+    pass
+
+
+def _on_signal(signum, _frame):
+    raise Stop(f"signal {signum}")
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_get(port, path, headers=None, timeout=5):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def kill_group(proc, timeout=5):
+    if proc.poll() is not None:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=timeout)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+class Envoy:
+    def __init__(self, concurrency, log_dir, wasm_path, noop_path):
+        self.ports = {name: free_port() for name in render.LISTENERS if name != "wasm_noop" or noop_path}
+        self.admin_port = free_port()
+        self.config_path = os.path.join(log_dir, f"envoy-c{concurrency}.json")
+        with open(self.config_path, "w") as f:
+            json.dump(render.bootstrap(self.ports, self.admin_port, wasm_path, noop_path), f, indent=2)
+        self.log_path = os.path.join(log_dir, f"envoy-c{concurrency}.log")
+        self._log = open(self.log_path, "wb")
+        argv = [ENVOY, "-c", self.config_path, "--concurrency", str(concurrency), "--disable-hot-restart",
+                "-l", "warning"]
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+
+    def wait_ready(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"Envoy exited during start-up; see {self.log_path}:\n{self.log_tail()}")
+            try:
+                status, body = http_get(self.admin_port, "/ready", timeout=1)
+                if status == 200 and body.strip() == b"LIVE":
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"Envoy not ready in {timeout}s; see {self.log_path}:\n{self.log_tail()}")
+
+    def stats(self, pattern):
+        _, body = http_get(self.admin_port, "/stats?filter=" + pattern, timeout=5)
+        out = {}
+        for line in body.decode().splitlines():
+            m = re.fullmatch(r"(\S+): (\d+)", line.strip())
+            if m:
+                out[m.group(1)] = int(m.group(2))
+        return out
+
+    def log_tail(self, lines=40):
+        with open(self.log_path, "rb") as f:
+            return b"\n".join(f.read().splitlines()[-lines:]).decode(errors="replace")
+
+    def stop(self):
+        kill_group(self.proc)
+        self._log.close()
+
+
+# --------------------------------------------------------------------------- load tool
+
+
+def run_wrk(port, path, token, token_file, duration):
+    env = dict(os.environ, BENCH_PATH=path, BENCH_TOKEN=token or "", BENCH_TOKEN_FILE=token_file or "")
+    argv = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{duration}s", "--timeout", "5s", "--latency",
+            "-s", os.path.join(HERE, "wrk.lua"), f"http://127.0.0.1:{port}{path}"]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=duration + 60)
+    except BaseException:
+        kill_group(proc)
+        raise
+    m = re.search(r"^BENCH (.*)$", out, re.M)
+    if proc.returncode != 0 or not m:
+        raise RuntimeError(f"wrk failed (exit {proc.returncode}):\n{out}")
+    fields = dict(kv.split("=", 1) for kv in m.group(1).split())
+    r = {k: float(v) for k, v in fields.items()}
+    r["other_errors"] = r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"]
+    return r
+
+
+def run_oha(port, path, token, token_file, duration):
+    if token_file:
+        return None  # oha sends one fixed header set; the uncached pool needs wrk's Lua
+    argv = ["oha", "--no-tui", "--output-format", "json", "-z", f"{duration}s", "-c", str(CONNECTIONS)]
+    if token:
+        argv += ["-H", f"Authorization: Bearer {token}"]
+    argv.append(f"http://127.0.0.1:{port}{path}")
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
+    if proc.returncode != 0:
+        argv[argv.index("--output-format"):argv.index("--output-format") + 2] = ["-j"]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
+    if proc.returncode != 0:
+        raise RuntimeError(f"oha failed:\n{proc.stdout}\n{proc.stderr}")
+    data = json.loads(proc.stdout)
+    statuses = {int(k): v for k, v in data.get("statusCodeDistribution", {}).items()}
+    requests = sum(statuses.values())
+    lat = data["latencyPercentiles"]
+    return {
+        "requests": requests,
+        "rps": data["summary"]["requestsPerSec"],
+        "p50_us": (lat.get("p50") or 0) * 1e6,
+        "p90_us": (lat.get("p90") or 0) * 1e6,
+        "p99_us": (lat.get("p99") or 0) * 1e6,
+        "status_errors": sum(v for k, v in statuses.items() if not 200 <= k < 400),
+        "other_errors": sum(data.get("errorDistribution", {}).values()),
+    }
+
+
+def load(port, path, token, token_file, duration):
+    runner = run_oha if TOOL == "oha" else run_wrk
+    return runner(port, path, token, token_file, duration)
+
+
+# --------------------------------------------------------------------------- bench
+
+
+def case_inputs(case, single_token, pools):
+    kind = case[4]
+    if kind == "single":
+        return single_token, None
+    if kind in ("RS256", "ES256"):
+        return None, pools[kind]
+    return None, None
+
+
+def first_token(case, single_token, pools):
+    token, token_file = case_inputs(case, single_token, pools)
+    if token_file:
+        with open(token_file) as f:
+            return f.readline().strip()
+    return token
+
+
+def active_cases():
+    return [c for c in CASES if c[2] != "wasm_noop" or NOOP_WASM]
+
+
+def tamper(token):
+    head, body, sig = token.split(".")
+    sig = ("A" if sig[0] != "A" else "B") + sig[1:]
+    return ".".join((head, body, sig))
+
+
+def preflight(envoy, single_token, pools):
+    """One request per case with the expected status; and a forged signature must get 401."""
+    problems = []
+    for case in active_cases():
+        cid, _, lst, path, kind, expected, _ = case
+        token = first_token(case, single_token, pools)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        status, body = http_get(envoy.ports[lst], path, headers)
+        if status != expected:
+            problems.append(f"{cid}: got {status}, expected {expected}: {body[:200]!r}")
+        if cid == "wasm_metadata" and tokens.RESOURCE.encode() not in body:
+            problems.append(f"{cid}: metadata body lacks the resource: {body[:200]!r}")
+        if token:
+            status, _ = http_get(envoy.ports[lst], path, {"Authorization": f"Bearer {tamper(token)}"})
+            if status != 401:
+                problems.append(f"{cid}: forged signature got {status}, expected 401")
+    if problems:
+        raise RuntimeError("preflight failed:\n  " + "\n  ".join(problems))
+
+
+def check(case, r):
+    """Problems with a run: wrong statuses or socket errors."""
+    expected = case[5]
+    if r is None:
+        return []
+    issues = []
+    if expected < 400 and r["status_errors"]:
+        issues.append(f"{int(r['status_errors'])} non-2xx")
+    if expected >= 400 and r["status_errors"] != r["requests"]:
+        issues.append(f"{int(r['requests'] - r['status_errors'])} unexpected 2xx/3xx")
+    if r["other_errors"]:
+        issues.append(f"{int(r['other_errors'])} socket errors/timeouts")
+    return issues
+
+
+def run_concurrency(concurrency, log_dir, wasm_path, noop_path, single_token, pools):
+    print(f"\n=== Envoy --concurrency {concurrency} ===", flush=True)
+    envoy = Envoy(concurrency, log_dir, wasm_path, noop_path)
+    try:
+        envoy.wait_ready()
+        preflight(envoy, single_token, pools)
+        cases = [c for c in active_cases() if not (TOOL == "oha" and c[4] in ("RS256", "ES256"))]
+        if WARMUP > 0:
+            print(f"warmup: {WARMUP}s per case", flush=True)
+            for case in cases:
+                token, token_file = case_inputs(case, single_token, pools)
+                load(envoy.ports[case[2]], case[3], token, token_file, WARMUP)
+        runs = {c[0]: [] for c in cases}
+        problems = []
+        for rnd in range(ROUNDS):
+            order = cases[rnd % len(cases):] + cases[:rnd % len(cases)]
+            for case in order:
+                token, token_file = case_inputs(case, single_token, pools)
+                r = load(envoy.ports[case[2]], case[3], token, token_file, DURATION)
+                runs[case[0]].append(r)
+                issues = check(case, r)
+                if issues:
+                    problems.append(f"c{concurrency} round {rnd + 1} {case[0]}: {', '.join(issues)}")
+                print(f"  c{concurrency} r{rnd + 1} {case[0]:<20} {r['rps']:>9.0f} rps  p50 {r['p50_us'] / 1000:6.2f} ms"
+                      f"  p99 {r['p99_us'] / 1000:6.2f} ms{'  !! ' + ', '.join(issues) if issues else ''}",
+                      flush=True)
+        stats = envoy.stats("wasmcustom|jwt_authn|worker_[0-9]+.downstream_cx_total")
+        if envoy.proc.poll() is not None:
+            problems.append(f"c{concurrency}: Envoy died during the run; see {envoy.log_path}")
+    finally:
+        envoy.stop()
+    return {"runs": runs, "problems": problems, "stats": stats, "ports": envoy.ports}
+
+
+def summarize(runs):
+    out = {}
+    for cid, rs in runs.items():
+        if not rs:
+            continue
+        out[cid] = {
+            "rps": statistics.median(r["rps"] for r in rs),
+            "rps_min": min(r["rps"] for r in rs),
+            "rps_max": max(r["rps"] for r in rs),
+            "p50_ms": statistics.median(r["p50_us"] for r in rs) / 1000,
+            "p99_ms": statistics.median(r["p99_us"] for r in rs) / 1000,
+            "rounds": len(rs),
+        }
+    return out
+
+
+def ratio(summary, num, den):
+    if num in summary and den in summary and summary[den]["rps"] > 0:
+        return summary[num]["rps"] / summary[den]["rps"]
+    return None
+
+
+# --------------------------------------------------------------------------- report
+
+
+def sh(argv, cwd=ROOT):
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, cwd=cwd, timeout=60)
+        return (p.stdout or p.stderr).strip()
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"unavailable ({e})"
+
+
+def machine_info(wasm_path):
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    envoy_version = sh([ENVOY, "--version"])
+    m = re.search(r"version: (\S+)", envoy_version)
+    wrk_version = sh(["wrk", "-v"]).splitlines()[0] if TOOL == "wrk" else sh(["oha", "--version"])
+    git = sh(["git", "rev-parse", "--short", "HEAD"])
+    dirty = sh(["git", "status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock"])
+    with open(wasm_path, "rb") as f:
+        module = f.read()
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "kernel": platform.release(),
+        "envoy": m.group(1) if m else envoy_version,
+        "rustc": sh(["rustc", "--version"]),
+        "load_tool": wrk_version,
+        "module_bytes": len(module),
+        "module_sha256": hashlib.sha256(module).hexdigest(),
+        "git": git + (" + uncommitted changes in src/Cargo" if dirty else "")
+        + ("; module taken from dist/ as found (BENCH_NO_BUILD=1), not rebuilt from this tree"
+           if os.environ.get("BENCH_NO_BUILD", "0") != "0" else "; module rebuilt by scripts/build.sh for this run"),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+def busy_processes(n=5):
+    out = sh(["ps", "-eo", "pcpu,comm", "--sort=-pcpu", "--no-headers"])
+    return [" ".join(line.split()) for line in out.splitlines()[:n]]
+
+
+def fmt_ratio(x):
+    return "–" if x is None else f"{x:.2f}"
+
+
+def table_lines(summary):
+    lines = ["| Case | rps (median) | rps min–max | p50 ms | p99 ms | ÷ no-filter | ÷ native |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for cid, label, _, _, _, expected, native in CASES:
+        s = summary.get(cid)
+        if not s:
+            lines.append(f"| {label} | skipped | | | | | |")
+            continue
+        vs_nofilter = ratio(summary, cid, "nofilter") if cid != "nofilter" else None
+        vs_native = ratio(summary, cid, native) if native else None
+        lines.append(f"| {label} | {s['rps']:,.0f} | {s['rps_min']:,.0f}–{s['rps_max']:,.0f} | {s['p50_ms']:.2f} "
+                     f"| {s['p99_ms']:.2f} | {fmt_ratio(vs_nofilter)} | {fmt_ratio(vs_native)} |")
+    return lines
+
+
+def ratio_lines(summary):
+    lines = ["| Ratio | Value | Target | Met? |", "|---|---:|---:|---|"]
+    for label, num, den, target in RATIOS:
+        value = ratio(summary, num, den)
+        if target is None:
+            met = ""
+        elif value is None:
+            met = "not measured"
+        else:
+            met = "**met**" if value >= target else "**not met**"
+        lines.append(f"| {label} | {fmt_ratio(value)} | {'≥ ' + format(target, '.2f') if target else '–'} | {met} |")
+    return lines
+
+
+def added_cost_us(summary, cid):
+    """Worker time added per request over no-filter, in µs: 1/rps - 1/rps(no-filter).
+
+    Meaningful at --concurrency 1, where one worker serves every request (when Envoy, not wrk,
+    is the bottleneck); under CPU contention it includes the time other processes took.
+    """
+    if cid not in summary or "nofilter" not in summary:
+        return None
+    return (1 / summary[cid]["rps"] - 1 / summary["nofilter"]["rps"]) * 1e6
+
+
+def cost_lines(summary):
+    lines = ["| Path | Wasm filter µs/request | Native jwt_authn µs/request | Wasm ÷ native |", "|---|---:|---:|---:|"]
+    for label, wasm, native in COSTS:
+        w = added_cost_us(summary, wasm)
+        n = added_cost_us(summary, native) if native else None
+        rel = f"{w / n:.1f}×" if w is not None and n and n > 0 else "–"
+        def us(x):
+            return "–" if x is None else ("≈0" if x < 0.5 else f"{x:,.0f}")
+
+        lines.append(f"| {label} | {us(w)} | {us(n)} "
+                     f"| {rel} |")
+    return lines
+
+
+def target_summary_lines(results, concurrencies):
+    head = "| Ratio | Target | " + " | ".join(f"c{c}" for c in concurrencies) + " | Spike (c1) |"
+    lines = [head, "|---|---:|" + "---|" * len(concurrencies) + "---:|"]
+    for label, num, den, target in RATIOS:
+        if target is None:
+            continue
+        cells = []
+        for c in concurrencies:
+            value = ratio(results[c]["summary"], num, den)
+            if value is None:
+                cells.append("not measured")
+            else:
+                cells.append(f"{value:.2f} {'met' if value >= target else '**not met**'}")
+        lines.append(f"| {label} | ≥ {target:.2f} | " + " | ".join(cells) + f" | {SPIKE.get(label, '–')} |")
+    return lines
+
+
+def markdown(info, results, settings, load_before, load_after, busy):
+    lines = ["# Benchmark results", ""]
+    lines += [
+        "Produced by `scripts/bench.sh`" + (" (BENCH_QUICK=1 smoke run)" if QUICK else "") + ". One Envoy per worker "
+        "count holds every setup (one listener each, all ending in a GET `direct_response` 200); the cases run "
+        f"in {settings['rounds']} interleaved round(s) of {settings['duration']} s each (order rotated per round, "
+        f"{settings['warmup']} s warmup per case first), with `wrk -t1 -c{CONNECTIONS}`. Figures are the median "
+        "over rounds; ratios divide median rps from the same Envoy run.",
+        "",
+        "## Machine and versions",
+        "",
+        f"- Date: {info['date']}",
+        f"- CPU: {info['cpu']}, nproc {info['nproc']}, kernel {info['kernel']}",
+        f"- Envoy: {info['envoy']} (V8 runtime, `--disable-hot-restart`, loopback)",
+        f"- rustc: {info['rustc']}",
+        f"- Load tool: {info['load_tool']}",
+        f"- Module: `dist/mcp_authn.wasm`, {info['module_bytes']:,} bytes, sha256 `{info['module_sha256'][:16]}…`",
+        f"- Source: {info['git']}",
+        f"- Load average (1/5/15 min) before: {load_before}; after: {load_after}",
+        "- Busiest processes at start (%CPU, command): " + "; ".join(busy),
+        "",
+        "## Setups",
+        "",
+        "- **No filter**: only the router; the route is a `direct_response` 200.",
+        "- **Native**: `envoy.filters.http.jwt_authn`, `local_jwks` inline (the same RS256 2048-bit and P-256 "
+        "keys as the filter), `forward: false`; one listener with `jwt_cache_config: {jwt_cache_size: 100}`, one "
+        "without (Envoy's default).",
+        "- **Wasm filter**: `dist/mcp_authn.wasm`, `jwks.inline` with the same keys. Listener `wasm` has the "
+        "default `verifiedTokenCache` (1024 per worker); listener `wasm_nocache` sets "
+        "`verifiedTokenCache.capacity: 0`, so every request verifies its signature.",
+        f"- **Uncached** cases send a pool of {POOL:,} distinct valid tokens round-robin (wrk Lua, one pre-formatted "
+        "request per token). The headline uncached rows use `capacity: 0`, so no cache can help; the extra row "
+        "\"default cache, RS256 pool\" sends the same pool to the default-cache listener (more distinct tokens "
+        "than its capacity).",
+        "- **No token**: no `Authorization` header (the 401 challenge path). **Metadata**: "
+        f"`GET {METADATA_PATH}`, answered by the filter.",
+        "",
+    ]
+    try:
+        overloaded = float(load_before.split()[0]) > (info["nproc"] or 1) * 0.75
+    except (ValueError, IndexError):
+        overloaded = False
+    lines += ["## Targets (issue 8)", ""]
+    lines += target_summary_lines(results, settings["concurrencies"])
+    lines += [""]
+    if overloaded:
+        lines += [
+            f"**Load conditions:** the machine was busy with other work during this run (load average {load_before} "
+            f"at the start, {load_after} at the end, on {info['nproc']} CPUs). Envoy and wrk got only part of a "
+            "CPU, so absolute rps are far below an idle machine's and vary between rounds (see min–max). The "
+            "ratios come from interleaved rounds in the same Envoy, which cancels slow drift, but not the "
+            "fast, uneven contention: treat differences under ~15% as noise. Re-run on an idle machine for "
+            "publishable figures.",
+            "",
+        ]
+    for c in settings["concurrencies"]:
+        res = results[c]
+        lines += [f"## Envoy `--concurrency {c}`", ""]
+        lines += table_lines(res["summary"])
+        lines += ["", "Ratios (same run):", ""]
+        lines += ratio_lines(res["summary"])
+        if c == 1:
+            lines += ["", "Worker time each filter adds per request over no-filter (1/rps − 1/rps(no-filter); one "
+                      "worker serves everything at `--concurrency 1`, so this approximates the filter's cost "
+                      "per request, inflated by CPU contention):", ""]
+            lines += cost_lines(res["summary"])
+        wasm_stats = {k.replace("wasmcustom.", ""): v for k, v in res["stats"].items()
+                      if k.startswith("wasmcustom.") and v}
+        if wasm_stats:
+            lines += ["", "Filter counters at the end (both wasm listeners): "
+                      + ", ".join(f"`{k}` {v:,}" for k, v in sorted(wasm_stats.items()))]
+        native_stats = {k.replace("http.", "", 1): v for k, v in res["stats"].items() if ".jwt_authn." in k and v}
+        if native_stats:
+            lines += ["", "Native jwt_authn counters at the end: "
+                      + ", ".join(f"`{k}` {v:,}" for k, v in sorted(native_stats.items()))]
+        if c > 1:
+            per_worker = []
+            for name, port in res["ports"].items():
+                counts = [res["stats"].get(f"listener.127.0.0.1_{port}.worker_{w}.downstream_cx_total", 0)
+                          for w in range(c)]
+                per_worker.append(f"{name} {'/'.join(str(n) for n in counts)}")
+            lines += ["", "Connections accepted per worker (worker 0/1/…, whole run incl. warmup; the kernel "
+                      "spreads connections by SO_REUSEPORT hash): " + ", ".join(per_worker)]
+        if res["problems"]:
+            lines += ["", "**Problems:** " + "; ".join(res["problems"])]
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    if not ENVOY:
+        sys.exit("set ENVOY to the Envoy binary (scripts/bench.sh does)")
+    if not os.path.exists(WASM_PATH):
+        sys.exit(f"{WASM_PATH} missing: run scripts/build.sh")
+    if TOOL == "wrk" and not shutil.which("wrk") or TOOL == "oha" and not shutil.which("oha"):
+        sys.exit(f"{TOOL} not found")
+    started = time.monotonic()
+    load_before, busy = loadavg(), busy_processes()
+    print(f"mode: {'quick' if QUICK else 'full'}; rounds {ROUNDS} x {DURATION}s, warmup {WARMUP}s, "
+          f"concurrency {CONCURRENCIES}, wrk -t1 -c{CONNECTIONS}, pool {POOL}; load avg {load_before}", flush=True)
+    pools = {}
+    if TOOL == "wrk":
+        for alg in ("RS256", "ES256"):
+            pools[alg] = tokens.pool_file(alg, POOL, CACHE_DIR)
+    single_token = tokens.single("RS256")
+    log_dir = tempfile.mkdtemp(prefix="mcp-authn-bench-")
+    # A private copy, so every Envoy of this run loads the same bytes even if dist/ is rebuilt meanwhile.
+    wasm_path = os.path.join(log_dir, "mcp_authn.wasm")
+    shutil.copyfile(WASM_PATH, wasm_path)
+    noop_path = None
+    if NOOP_WASM:
+        noop_path = os.path.join(log_dir, "noop.wasm")
+        shutil.copyfile(NOOP_WASM, noop_path)
+    results = {}
+    try:
+        for c in CONCURRENCIES:
+            res = run_concurrency(c, log_dir, wasm_path, noop_path, single_token, pools)
+            res["summary"] = summarize(res["runs"])
+            results[c] = res
+            print()
+            print("\n".join(table_lines(res["summary"])))
+            print()
+            print("\n".join(ratio_lines(res["summary"])))
+            for p in res["problems"]:
+                print("PROBLEM:", p)
+    except Stop as e:
+        print(f"stopped: {e}", file=sys.stderr)
+        return 130
+    info = machine_info(wasm_path)
+    settings = {"rounds": ROUNDS, "duration": DURATION, "warmup": WARMUP, "concurrencies": CONCURRENCIES}
+    report = markdown(info, results, settings, load_before, loadavg(), busy)
+    os.makedirs(os.path.dirname(OUT), exist_ok=True)
+    with open(OUT, "w") as f:
+        f.write(report)
+    raw = os.path.join(CACHE_DIR, f"results-{'quick' if QUICK else 'full'}.json")
+    with open(raw, "w") as f:
+        json.dump({"info": info, "settings": settings, "load_before": load_before, "load_after": loadavg(),
+                   "busy": busy, "results": {str(k): v for k, v in results.items()}}, f,
+                  indent=1)
+    print(f"\nwrote {os.path.relpath(OUT, ROOT)} and {os.path.relpath(raw, ROOT)} "
+          f"({time.monotonic() - started:.0f}s; logs in {log_dir})")
+    return 1 if any(r["problems"] for r in results.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""The bench Envoy bootstrap (a dict, written as JSON): one listener per setup, all in one Envoy.
+
+Listeners (each on its own free loopback port, each ending in a GET direct_response 200):
+  nofilter       no HTTP filter but the router
+  native_cache   envoy.filters.http.jwt_authn, local JWKS, jwt_cache_config {jwt_cache_size: 100}
+  native_nocache envoy.filters.http.jwt_authn, local JWKS, no JWT cache (Envoy's default)
+  wasm           this filter, inline keys, default verifiedTokenCache (capacity 1024 per worker)
+  wasm_nocache   this filter, inline keys, verifiedTokenCache.capacity 0 (every token verified)
+  wasm_noop      a do-nothing Rust proxy-wasm filter (bench/noop-filter): the runtime's floor cost
+                 (only when its module path is given)
+"""
+
+import json
+
+import tokens
+
+LISTENERS = ("nofilter", "native_cache", "native_nocache", "wasm", "wasm_nocache", "wasm_noop")
+
+
+def _address(port):
+    return {"socket_address": {"address": "127.0.0.1", "port_value": port}}
+
+
+def _router():
+    return {
+        "name": "envoy.filters.http.router",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+    }
+
+
+def native_jwt_authn(cache):
+    provider = {
+        "issuer": tokens.ISSUER,
+        "audiences": [tokens.RESOURCE],
+        "local_jwks": {"inline_string": json.dumps(tokens.public_jwks())},
+        "forward": False,
+    }
+    if cache:
+        provider["jwt_cache_config"] = {"jwt_cache_size": 100}
+    return {
+        "name": "envoy.filters.http.jwt_authn",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": {"bench": provider},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "bench"}}],
+        },
+    }
+
+
+def wasm_plugin_config(cache_capacity=None):
+    config = {
+        "issuer": tokens.ISSUER,
+        "audiences": [tokens.RESOURCE],
+        "jwks": {"inline": tokens.public_jwks()},
+        "resourceMetadata": {"resource": tokens.RESOURCE},
+    }
+    if cache_capacity is not None:
+        config["verifiedTokenCache"] = {"capacity": cache_capacity}
+    return config
+
+
+def wasm_filter(wasm_path, vm_id, plugin_config, root_id="mcp_authn"):
+    return {
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": root_id,
+                "root_id": root_id,
+                "vm_config": {
+                    "vm_id": vm_id,
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": wasm_path}},
+                },
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": json.dumps(plugin_config),
+                },
+            },
+        },
+    }
+
+
+def filters_for(name, wasm_path, noop_path=None):
+    if name == "nofilter":
+        return []
+    if name == "native_cache":
+        return [native_jwt_authn(cache=True)]
+    if name == "native_nocache":
+        return [native_jwt_authn(cache=False)]
+    if name == "wasm":
+        return [wasm_filter(wasm_path, "bench_wasm", wasm_plugin_config())]
+    if name == "wasm_nocache":
+        return [wasm_filter(wasm_path, "bench_wasm_nocache", wasm_plugin_config(cache_capacity=0))]
+    if name == "wasm_noop":
+        return [wasm_filter(noop_path, "bench_noop", {}, root_id="noop")]
+    raise ValueError(name)
+
+
+def listener(name, port, wasm_path, noop_path=None):
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": name,
+        "route_config": {
+            "virtual_hosts": [
+                {
+                    "name": name,
+                    "domains": ["*"],
+                    "routes": [{"match": {"prefix": "/"}, "direct_response": {"status": 200}}],
+                }
+            ]
+        },
+        "http_filters": filters_for(name, wasm_path, noop_path) + [_router()],
+    }
+    return {
+        "name": name,
+        "address": _address(port),
+        "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}],
+    }
+
+
+def bootstrap(ports, admin_port, wasm_path, noop_path=None):
+    """`ports`: listener name -> port (a listener without a port is left out)."""
+    names = [n for n in LISTENERS if n in ports and (n != "wasm_noop" or noop_path)]
+    return {
+        "admin": {"address": _address(admin_port)},
+        "static_resources": {"listeners": [listener(n, ports[n], wasm_path, noop_path) for n in names]},
+    }
+
+
+if __name__ == "__main__":
+    import os
+    import sys
+
+    wasm = os.path.join(tokens.ROOT, "dist", "mcp_authn.wasm")
+    demo_ports = {name: 10100 + i for i, name in enumerate(LISTENERS)}
+    json.dump(bootstrap(demo_ports, 10199, wasm), sys.stdout, indent=2)
+    print()

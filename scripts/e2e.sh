@@ -19,6 +19,6 @@ fi
 
 cd "$ROOT/tests/e2e"
 if [[ $# -eq 0 ]]; then
-  set -- test_filter
+  exec "$ROOT/.venv/bin/python" -m unittest discover -v -s . -p 'test_*.py'
 fi
 exec "$ROOT/.venv/bin/python" -m unittest -v "$@"

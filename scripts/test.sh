@@ -37,6 +37,14 @@ if [[ "${SKIP_E2E:-0}" != "1" ]]; then
 
   step "ship: OCI images through a registry, remote module loading, envoy --mode validate, Istio"
   scripts/ship-tests.sh
+
+  step "soak (short form): mixed traffic on 2 workers with a key rotation, every answer checked"
+  scripts/soak.sh 15
+fi
+
+if [[ "${SKIP_FUZZ:-0}" != "1" ]]; then
+  step "fuzz smoke: every cargo-fuzz target for a bounded time"
+  scripts/fuzz-smoke.sh
 fi
 echo
 echo "all tests passed"

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{CACHE_SECS_RANGE, RemoteJwks};
 
-/// Longest wait between retries after failures.
-const MAX_BACKOFF_MS: u64 = 60_000;
+/// Longest wait between retries after failures: an outage costs the IdP one fetch per this
+/// interval (one worker holds the lease), and recovery takes at most this long.
+const MAX_BACKOFF_MS: u64 = 10_000;
 const FIRST_BACKOFF_MS: u64 = 1_000;
 
 /// The fetch history shared by all workers.
@@ -67,7 +68,7 @@ impl FetchState {
         now_ms >= self.last_attempt_ms.saturating_add(window)
     }
 
-    /// Exponential backoff after consecutive failures: 1 s, 2 s, 4 s, ... up to a minute.
+    /// Exponential backoff after consecutive failures: 1 s, 2 s, 4 s, 8 s, then 10 s.
     fn backoff_ms(&self) -> u64 {
         let doublings = self.failures.saturating_sub(1).min(16);
         (FIRST_BACKOFF_MS << doublings).min(MAX_BACKOFF_MS)
@@ -142,7 +143,8 @@ mod tests {
         assert!(!twice.refresh_due(1_002_500));
         assert!(twice.refresh_due(1_003_000));
         let many = (0..40).fold(twice, |s, _| s.failed(0));
-        assert!(many.refresh_due(60_000));
+        assert!(!many.refresh_due(9_999));
+        assert!(many.refresh_due(10_000));
     }
 
     #[test]

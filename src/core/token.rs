@@ -97,6 +97,10 @@ fn header_credential<'a>(
     if token.is_empty() {
         return Err(InvalidRequest::EmptyToken);
     }
+    // Proxies join repeated headers with commas (Envoy does); no token contains one.
+    if token.contains(',') {
+        return Err(InvalidRequest::MultipleCredentials);
+    }
     Ok(Some(Credential {
         token,
         removal: Removal::Header(name.to_string()),
@@ -246,10 +250,15 @@ mod tests {
     #[test]
     fn malformed_credentials_are_invalid_requests() {
         type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], InvalidRequest);
-        let cases: [Case; 5] = [
+        let cases: [Case; 6] = [
             (
                 "/mcp",
                 &[("authorization", "Bearer a"), ("authorization", "Bearer b")],
+                InvalidRequest::MultipleCredentials,
+            ),
+            (
+                "/mcp",
+                &[("authorization", "Bearer a,Bearer b")],
                 InvalidRequest::MultipleCredentials,
             ),
             (

@@ -98,7 +98,11 @@ impl Worker {
                     keys,
                     may_refetch: remote.state.may_refetch_for_kid(&remote.jwks, now_ms),
                 },
-                None => KeyState::Missing { may_fetch: true },
+                // After a failed fetch, requests wait for the backoff like the tick does, so
+                // an IdP outage is not turned into a fetch per request.
+                None => KeyState::Missing {
+                    may_fetch: remote.state.failures == 0 || remote.state.refresh_due(now_ms),
+                },
             },
             (_, None) => KeyState::Missing { may_fetch: false },
         };

@@ -3,13 +3,22 @@
 It runs in a thread of the test process so a test can read the exact number
 of fetches Envoy made, swap the key set (rotation), make it answer 500, or
 start it late on a port chosen in advance (IdP down at Envoy start-up).
+`set_fault` makes it misbehave in the ways of FAULTS (fault-injection suite).
 """
 
 import json
+import socket
+import struct
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 JWKS_PATH = "/jwks.json"
+
+# Injectable misbehaviours of the JWKS endpoint (set_fault); None serves normally.
+FAULTS = ("status_500", "garbage", "not_a_jwks", "empty_set", "huge_body", "slow", "reset")
+SLOW_SECONDS = 3  # past any timeoutMs the tests configure
+HUGE_BYTES = 10 * 1024 * 1024
 
 
 class JwksServer:
@@ -18,6 +27,7 @@ class JwksServer:
         self._lock = threading.Lock()
         self._document = document
         self._status = 200
+        self._fault = None
         self._count = 0
         self._httpd = None
         self._thread = None
@@ -41,6 +51,12 @@ class JwksServer:
         with self._lock:
             self._status = status
 
+    def set_fault(self, fault):
+        """Misbehave as `fault` (one of FAULTS) on every JWKS request; None heals."""
+        assert fault is None or fault in FAULTS, fault
+        with self._lock:
+            self._fault = fault
+
     def start(self):
         server = self
 
@@ -51,14 +67,41 @@ class JwksServer:
                     return
                 with server._lock:
                     server._count += 1
-                    status, document = server._status, server._document
-                if status == 200:
+                    status, document, fault = server._status, server._document, server._fault
+                if fault is not None:
+                    self._misbehave(fault, document)
+                elif status == 200:
                     self._reply(200, document)
                 else:
                     self._reply(status, {"error": "injected_failure"})
 
-            def _reply(self, status, body):
-                payload = json.dumps(body).encode()
+            def _misbehave(self, fault, document):
+                if fault == "status_500":
+                    self._reply(500, {"error": "injected_failure"})
+                elif fault == "garbage":
+                    self._reply(200, raw=b"\x00\xff<html>not json{{{")
+                elif fault == "not_a_jwks":
+                    self._reply(200, {"issuer": "x", "jwks_uri": "y", "keys_": document["keys"]})
+                elif fault == "empty_set":
+                    self._reply(200, {"keys": []})
+                elif fault == "huge_body":
+                    # The real keys, padded to 10 MB: usable if the size bound did not hold.
+                    padding = "x" * (HUGE_BYTES - len(json.dumps(document)))
+                    self._reply(200, dict(document, padding=padding))
+                elif fault == "slow":
+                    time.sleep(SLOW_SECONDS)
+                    try:
+                        self._reply(200, document)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass  # Envoy gave up waiting, as it should
+                elif fault == "reset":
+                    # RST instead of an answer: linger on with a zero timeout, then close.
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                    self.close_connection = True
+
+            def _reply(self, status, body=None, raw=None):
+                payload = raw if raw is not None else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(payload)))

@@ -1,0 +1,36 @@
+//! Token verification on its own (the fast path to the signature and claim checks), plus
+//! extraction from an Authorization header carrying the same bytes.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use mcp_authn::core::config::TokenLocation;
+use mcp_authn::core::request::Request;
+use mcp_authn::core::token;
+use mcp_authn::core::verify::{check_structure, verify, verify_signature};
+use mcp_authn_fuzz::{ISSUER, NOW, configs, keyset};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let rules = &configs()[0].claims;
+    let verified = verify(text, keyset(), rules, NOW);
+    if let Ok(claims) = &verified {
+        // Only a structurally valid, correctly signed token from the issuer gets here.
+        assert!(check_structure(text).is_ok());
+        assert!(verify_signature(text, keyset()).is_ok());
+        assert_eq!(claims.get("iss").and_then(|v| v.as_str()), Some(ISSUER));
+    }
+    if check_structure(text).is_err() {
+        assert!(verified.is_err(), "verified a token that fails the structure check");
+    }
+    let request = Request {
+        method: "POST".into(),
+        path: "/mcp".into(),
+        headers: vec![("authorization".into(), text.into())],
+        ..Request::default()
+    };
+    let location = TokenLocation::Header { name: "authorization".into(), prefix: "Bearer ".into() };
+    if let Ok(Some(credential)) = token::extract(&location, &request) {
+        assert!(!credential.token.is_empty());
+        assert!(text.len() >= credential.token.len());
+    }
+});

@@ -1,0 +1,98 @@
+"""The attack corpus end to end: every case through a real Envoy, refused with
+the right status and `error=`, and never seen by the (counting) upstream.
+
+The corpus is generated fresh each run by attacks.py. A positive control
+proves the upstream counter moves for a valid token, so "count unchanged"
+is a check that can fail.
+"""
+
+import unittest
+
+import attacks
+import harness
+import tokens
+from jwks_server import JwksServer
+from stack import Stack, raw_request
+
+RSA_KEY = tokens.SigningKey.rsa()
+EC_KEY = tokens.SigningKey.p256()
+ATTACKER_KEY = tokens.SigningKey.rsa()
+
+
+class AttackCorpusTest(unittest.TestCase):
+    MODE = "strict"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.attacker_jwks = JwksServer(tokens.jwks(ATTACKER_KEY), harness.free_port()).start()
+        cls.addClassCleanup(cls.attacker_jwks.stop)
+        cls.stack = Stack(tokens.jwks(RSA_KEY, EC_KEY), name=f"attacks-{cls.MODE}", mode=cls.MODE).start()
+        cls.addClassCleanup(cls.stack.stop)
+        cls.ctx = attacks.Context(RSA_KEY, EC_KEY, ATTACKER_KEY, cls.stack.issuer, cls.stack.resource,
+                                  cls.attacker_jwks.url)
+
+    def run(self, result=None):
+        before = len(result.failures) + len(result.errors) if result else 0
+        outcome = super().run(result)
+        if result and len(result.failures) + len(result.errors) > before:
+            self.stack.report_failure()
+        return outcome
+
+    def send(self, case):
+        headers = [("content-type", "application/json")]
+        if case.token is not None:
+            headers.append(("authorization", f"Bearer {case.token}"))
+        headers += case.headers
+        return raw_request(self.stack.listener_port, "POST", case.path, headers, b"{}")
+
+    def test_valid_tokens_reach_the_upstream(self):
+        for name, token in attacks.valid_tokens(self.ctx).items():
+            with self.subTest(name):
+                before = self.stack.upstream.count
+                status, _, body = self.send(attacks.Case(name, token))
+                self.assertEqual(status, 200, body)
+                self.assertEqual(self.stack.upstream.count, before + 1)
+                self.assertNotIn("authorization", self.stack.upstream.last_headers)
+
+    def test_every_attack_is_refused_before_the_upstream(self):
+        cases = attacks.build(self.ctx)
+        allowed_before = self.stack.envoy.counter("mcp_authn.allowed")
+        for case in cases:
+            with self.subTest(case.name):
+                before = self.stack.upstream.count
+                status, headers, body = self.send(case)
+                expected_status, expected_error = case.expect
+                self.assertEqual(self.stack.upstream.count, before, "the upstream saw the request")
+                if case.expect == attacks.TOO_LARGE_FOR_ENVOY:
+                    # Envoy's own 60 KiB header limit answers (or drops) before the filter runs.
+                    self.assertIn(status, (431, None), body[:200])
+                    continue
+                self.assertEqual(status, expected_status, body[:300])
+                challenge = headers.get("www-authenticate", "")
+                self.assertTrue(challenge.startswith("Bearer "), challenge)
+                self.assertIn(f'error="{expected_error}"', challenge)
+                self.assertIn(f'resource_metadata="http://127.0.0.1:{self.stack.listener_port}/', challenge)
+        self.assertEqual(self.stack.envoy.counter("mcp_authn.allowed"), allowed_before)
+        self.assertEqual(self.attacker_jwks.count, 0, "the filter fetched a key named by a token")
+        self.assertEqual(self.stack.vm_health(), [])
+
+    def test_no_token_gets_a_bare_challenge(self):
+        if self.MODE != "strict":
+            self.skipTest("optional mode lets token-less requests through")
+        for name, extra in {"none": [], "basic": [("authorization", "Basic dTpw")]}.items():
+            with self.subTest(name):
+                before = self.stack.upstream.count
+                status, headers, _ = raw_request(self.stack.listener_port, "POST", "/mcp", extra, b"{}")
+                self.assertEqual(status, 401)
+                self.assertNotIn("error=", headers.get("www-authenticate", ""))
+                self.assertEqual(self.stack.upstream.count, before)
+
+
+class AttackCorpusOptionalModeTest(AttackCorpusTest):
+    """Optional mode passes requests without a token, but a presented bad token is refused."""
+
+    MODE = "optional"
+
+
+if __name__ == "__main__":
+    unittest.main()

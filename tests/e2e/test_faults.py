@@ -1,0 +1,149 @@
+"""Fault injection end to end: the JWKS endpoint misbehaves (jwks_server.FAULTS)
+while a real Envoy serves traffic.
+
+For every fault:
+- cached keys keep serving, and the failed refetch is logged and counted;
+- strict mode with no cached keys fails closed (401, never the upstream) with
+  a clear log line;
+- the filter recovers by itself once the IdP heals (no request needed);
+- no worker VM panics, traps or gets replaced.
+Also: a key removed from the JWKS stops verifying after the next fetch.
+"""
+
+import re
+import time
+import unittest
+
+import harness
+import tokens
+from jwks_server import FAULTS
+from stack import Stack, raw_request
+
+KEY = tokens.SigningKey.rsa()
+
+
+class FaultCase(unittest.TestCase):
+    """One stack per class; helpers to send tokens and read the filter's log."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = Stack(tokens.jwks(KEY), name=cls.__name__).start()
+        cls.addClassCleanup(cls.stack.stop)
+        cls.published = [KEY]
+
+    def run(self, result=None):
+        before = len(result.failures) + len(result.errors) if result else 0
+        outcome = super().run(result)
+        if result and len(result.failures) + len(result.errors) > before:
+            self.stack.report_failure()
+        return outcome
+
+    def send(self, key):
+        token = tokens.mint(key, iss=self.stack.issuer, aud=self.stack.resource)
+        started = time.monotonic()
+        status, _, body = raw_request(self.stack.listener_port, "POST", "/mcp",
+                                      [("authorization", f"Bearer {token}")], b"{}")
+        return status, time.monotonic() - started
+
+    def publish(self, *keys):
+        self.published.extend(keys)
+        self.stack.jwks.set_document(tokens.jwks(*self.published))
+
+    def fetch_failures_logged(self):
+        pattern = re.escape(f"JWKS fetch from {self.stack.jwks.url} failed: ") + r"(.*); keeping the last good keys"
+        return re.findall(pattern, self.stack.envoy_log())
+
+    def counter(self, name):
+        return self.stack.envoy.counter(f"mcp_authn.{name}")
+
+    def wait_for_fetch_without_traffic(self, fetches_before, timeout=15):
+        """The filter's own retry (backoff after a failure) reaches the healed IdP."""
+        harness.wait_until(lambda: self.stack.jwks.count > fetches_before, timeout, interval=0.1,
+                           what="a background JWKS fetch")
+        harness.wait_until(lambda: self.counter("jwks_fetch.success") > self.successes, timeout,
+                           interval=0.1, what="a successful background fetch")
+
+    def assert_vm_healthy(self):
+        self.assertEqual(self.stack.vm_health(), [])
+
+
+class CachedKeysSurviveFaultsTest(FaultCase):
+    def test_each_fault(self):
+        self.assertEqual(self.send(KEY)[0], 200)
+        for fault in FAULTS:
+            with self.subTest(fault):
+                self.stack.jwks.set_fault(fault)
+                logged_before = len(self.fetch_failures_logged())
+                time.sleep(1.2)  # past minRefreshIntervalSeconds
+                # A token with an unknown kid makes the filter refetch; that fetch fails.
+                status, elapsed = self.send(tokens.SigningKey.rsa())
+                self.assertEqual(status, 401)
+                self.assertLess(elapsed, 5)
+                harness.wait_until(lambda: len(self.fetch_failures_logged()) > logged_before, 5,
+                                   what="the fetch-failure log line")
+                # The last good keys keep serving.
+                self.assertEqual(self.send(KEY)[0], 200)
+                self.assert_vm_healthy()
+        # The IdP heals: the filter's own retry reaches it without any request.
+        self.successes = self.counter("jwks_fetch.success")
+        fetches = self.stack.jwks.count
+        self.stack.jwks.set_fault(None)
+        self.wait_for_fetch_without_traffic(fetches)
+        self.assertEqual(self.send(KEY)[0], 200)
+        self.assert_vm_healthy()
+
+
+class StrictFailsClosedWithoutKeysTest(FaultCase):
+    """The IdP misbehaves from the start: no key was ever cached."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.stack.jwks.set_fault(FAULTS[0])
+
+    def test_each_fault(self):
+        for fault in FAULTS:
+            with self.subTest(fault):
+                self.stack.jwks.set_fault(fault)
+                logged_before = len(self.fetch_failures_logged())
+                unavailable = self.counter("denied.keys_unavailable")
+
+                def refused_until_a_fetch_fails():
+                    # Requests fetch only once the retry backoff (1 s doubling, at most
+                    # 10 s) has passed; every one of them is refused quickly meanwhile.
+                    status, elapsed = self.send(KEY)
+                    self.assertEqual(status, 401)
+                    self.assertLess(elapsed, 5)
+                    return len(self.fetch_failures_logged()) > logged_before
+
+                harness.wait_until(refused_until_a_fetch_fails, 15, interval=0.5,
+                                   what="the fetch-failure log line")
+                self.assertGreater(self.counter("denied.keys_unavailable"), unavailable)
+                self.assertEqual(self.stack.upstream.count, 0, "a request passed without keys")
+                self.assert_vm_healthy()
+        # The retry backs off to at most 10 s, in the background as well as on requests,
+        # so the filter recovers by itself once the IdP heals.
+        self.stack.jwks.set_fault(None)
+        harness.wait_until(lambda: self.send(KEY)[0] == 200, 20, interval=0.5, what="recovery")
+        self.assert_vm_healthy()
+
+
+class RemovedKeyTest(FaultCase):
+    def test_removed_key_is_refused_after_the_next_fetch(self):
+        retired = tokens.SigningKey.rsa()
+        self.publish(retired)
+        self.assertEqual(self.send(retired)[0], 200)
+        self.published.remove(retired)
+        self.stack.jwks.set_document(tokens.jwks(*self.published))
+        time.sleep(1.2)  # past minRefreshIntervalSeconds
+        fetches = self.stack.jwks.count
+        # A token with an unknown kid makes the filter refetch; the new set lacks `retired`.
+        self.assertEqual(self.send(tokens.SigningKey.rsa())[0], 401)
+        self.assertEqual(self.stack.jwks.count, fetches + 1)
+        self.assertEqual(self.send(retired)[0], 401)
+        self.assertEqual(self.send(KEY)[0], 200)
+        self.assert_vm_healthy()
+
+
+if __name__ == "__main__":
+    unittest.main()

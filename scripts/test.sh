@@ -10,6 +10,11 @@ step "toolchain"
 rustup show active-toolchain
 rustup target add wasm32-wasip1
 rustup component add clippy rustfmt
+if ! command -v wasm-opt >/dev/null; then
+  # Debian's binaryen: the module shrinks by about a quarter (scripts/build.sh uses it if present).
+  sudo_if_needed() { if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi; }
+  sudo_if_needed apt-get update -qq && sudo_if_needed apt-get install -y -qq binaryen >/dev/null
+fi
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -112,7 +112,9 @@ fn check_config(args: &[String]) -> Result<ExitCode, BadInput> {
         "issuer": config.claims.issuer,
         "audiences": config.claims.audiences,
         "mode": config.mode,
-        "provider": config.provider.map(|p| format!("{p:?}").to_lowercase()),
+        "provider": config.provider.as_ref().map(|p| json!({
+            "kind": p.kind.name(), "cluster": p.cluster,
+        })),
         "jwks": keys,
         "resource": config.metadata.resource(),
         "jwtValidationOptions": {
@@ -208,7 +210,7 @@ fn credential_request(location: &TokenLocation, path: &str, token: &str) -> Requ
 fn report(decision: &Decision) -> ExitCode {
     match decision {
         Decision::Forward {
-            outcome: Outcome::Allowed { subject },
+            outcome: Outcome::Allowed { subject, .. },
             edits,
         } => {
             println!("accepted: sub={}", subject.as_deref().unwrap_or("(none)"));
@@ -234,6 +236,13 @@ fn report(decision: &Decision) -> ExitCode {
         }
         Decision::FetchKeys { .. } => {
             println!("rejected: keys unavailable");
+            ExitCode::from(1)
+        }
+        Decision::AskIdp(call) => {
+            println!(
+                "answered from the identity provider: {} {}{} via cluster {}",
+                call.method, call.authority, call.path, call.cluster
+            );
             ExitCode::from(1)
         }
     }

@@ -4,6 +4,8 @@
 use jwt_compact::alg::{Es256, Rsa, RsaPublicKey};
 use jwt_compact::{Algorithm, AlgorithmSignature};
 
+use super::rsa_pkcs1::{Hash, MontgomeryKey, Pkcs1};
+
 /// The JWS algorithms this filter verifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Alg {
@@ -26,8 +28,23 @@ pub enum KeyKind {
 /// Public key material, already parsed and checked.
 #[derive(Debug, Clone)]
 pub enum PublicKey {
-    Rsa(RsaPublicKey),
+    Rsa(RsaKey),
     EcP256(p256::ecdsa::VerifyingKey),
+}
+
+/// An RSA key, with its Montgomery form for the fast RS* path when the exponent is 65537.
+#[derive(Debug, Clone)]
+pub struct RsaKey {
+    pub key: RsaPublicKey,
+    pub fast: Option<MontgomeryKey>,
+}
+
+impl RsaKey {
+    pub fn new(key: RsaPublicKey) -> Self {
+        use rsa::traits::PublicKeyParts;
+        let fast = MontgomeryKey::new(key.n(), key.e());
+        Self { key, fast }
+    }
 }
 
 impl PublicKey {
@@ -79,10 +96,19 @@ impl Alg {
         match (self, key) {
             (Self::Es256, PublicKey::EcP256(key)) => check(&Es256, key, message, signature),
             (Self::Es256, PublicKey::Rsa(_)) | (_, PublicKey::EcP256(_)) => false,
-            (rsa_alg, PublicKey::Rsa(key)) => {
+            (rsa_alg, PublicKey::Rsa(RsaKey { key, fast })) => {
                 // A PKCS#1 signature is exactly as long as the modulus.
                 if signature.len() != rsa::traits::PublicKeyParts::size(key) {
                     return false;
+                }
+                let pkcs1 = match rsa_alg {
+                    Self::Rs256 => Some(Hash::Sha256),
+                    Self::Rs384 => Some(Hash::Sha384),
+                    Self::Rs512 => Some(Hash::Sha512),
+                    _ => None,
+                };
+                if let (Some(hash), Some(fast)) = (pkcs1, fast) {
+                    return check(&Pkcs1(hash), fast, message, signature);
                 }
                 let rsa_alg = match rsa_alg {
                     Self::Rs384 => Rsa::rs384(),

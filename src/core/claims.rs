@@ -51,6 +51,11 @@ impl VerifiedClaims {
         self.claims.get(name)
     }
 
+    /// Every claim, for the authorization rules.
+    pub fn as_map(&self) -> &Map<String, Value> {
+        &self.claims
+    }
+
     pub fn subject(&self) -> Option<&str> {
         self.get("sub").and_then(Value::as_str)
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::authz::{McpAuthorization, RawMcpAuthorization};
 use super::jwks::KeySet;
 use super::metadata::ResourceMetadata;
 use super::token_cache::CachePolicy;
@@ -73,11 +74,36 @@ pub enum Mode {
     Permissive,
 }
 
-/// Identity providers that need the filter's help (section 6).
+/// Identity providers the gateway fronts (section 6), each with its quirks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
+    /// OpenID discovery at `{issuer}/.well-known/openid-configuration`, registration at
+    /// `{issuer}/clients-registrations/openid-connect`, keys at `.../protocol/openid-connect/certs`.
     Keycloak,
+    /// Needs `audience=` on the authorization endpoint to issue JWT access tokens.
     Auth0,
+    /// A standards-following provider: RFC 8414 metadata, fronted as is.
+    Oidc,
+}
+
+impl Provider {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Keycloak => "keycloak",
+            Self::Auth0 => "auth0",
+            Self::Oidc => "oidc",
+        }
+    }
+}
+
+/// The fronted identity provider: which one, and how the filter reaches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderConfig {
+    pub kind: Provider,
+    /// The Envoy cluster for metadata and registration calls (default: `jwks.cluster`).
+    pub cluster: String,
+    /// The issuer as a URL, to derive the provider's endpoints.
+    pub issuer: HttpUrl,
 }
 
 /// Where the credential is looked for.
@@ -134,7 +160,7 @@ pub struct ClaimHeader {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub mode: Mode,
-    pub provider: Option<Provider>,
+    pub provider: Option<ProviderConfig>,
     pub keys: KeySource,
     pub claims: ClaimRules,
     pub location: TokenLocation,
@@ -145,6 +171,8 @@ pub struct Config {
     pub metadata: ResourceMetadata,
     /// Accepted but risky settings, for the host to log at load.
     pub warnings: Vec<String>,
+    /// `mcpAuthorization`: tool-level rules, scope requirements and list filtering.
+    pub mcp_authorization: Option<Arc<McpAuthorization>>,
 }
 
 #[derive(Deserialize)]
@@ -171,6 +199,8 @@ struct RawConfig {
     claims_to_headers: Vec<RawClaimHeader>,
     #[serde(default)]
     verified_token_cache: RawTokenCache,
+    #[serde(default)]
+    mcp_authorization: Option<RawMcpAuthorization>,
 }
 
 #[derive(Deserialize, Default)]
@@ -200,14 +230,18 @@ struct RawJwks {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Empty {}
-
-#[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 enum RawProvider {
-    Keycloak(Empty),
-    Auth0(Empty),
+    Keycloak(RawProviderOptions),
+    Auth0(RawProviderOptions),
+    Oidc(RawProviderOptions),
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawProviderOptions {
+    #[serde(default)]
+    cluster: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -267,10 +301,13 @@ impl Config {
         if raw.issuer.trim().is_empty() {
             return Err(ConfigError::new("issuer", "must not be empty"));
         }
-        let provider = raw.provider.map(|p| match p {
-            RawProvider::Keycloak(_) => Provider::Keycloak,
-            RawProvider::Auth0(_) => Provider::Auth0,
-        });
+        let (provider_kind, provider_options) = match raw.provider {
+            None => (None, RawProviderOptions::default()),
+            Some(RawProvider::Keycloak(o)) => (Some(Provider::Keycloak), o),
+            Some(RawProvider::Auth0(o)) => (Some(Provider::Auth0), o),
+            Some(RawProvider::Oidc(o)) => (Some(Provider::Oidc), o),
+        };
+        let provider = provider_kind;
         let metadata = ResourceMetadata::from_config(
             raw.resource_metadata.unwrap_or_default(),
             &raw.issuer,
@@ -333,6 +370,10 @@ impl Config {
             ));
         }
         let keys = key_source(raw.jwks, &raw.issuer, provider)?;
+        let provider = match provider {
+            None => None,
+            Some(kind) => Some(provider_config(kind, provider_options, &raw.issuer, &keys)?),
+        };
         let location = token_location(raw.authorization_location)?;
         let claim_headers = claim_headers(raw.claims_to_headers, &location)?;
         let token_cache = CachePolicy {
@@ -370,6 +411,10 @@ impl Config {
             token_cache,
             metadata,
             warnings,
+            mcp_authorization: match raw.mcp_authorization {
+                Some(authz) => Some(Arc::new(McpAuthorization::from_raw(authz)?)),
+                None => None,
+            },
         })
     }
 }
@@ -566,6 +611,42 @@ fn is_token_byte(b: u8) -> bool {
 
 fn is_query_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-._~".contains(&b)
+}
+
+fn provider_config(
+    kind: Provider,
+    options: RawProviderOptions,
+    issuer: &str,
+    keys: &KeySource,
+) -> Result<ProviderConfig, ConfigError> {
+    let path = format!("provider.{}", kind.name());
+    let issuer = HttpUrl::parse(issuer).map_err(|m| {
+        ConfigError::new(
+            "issuer",
+            format!("{m} (a fronted provider needs a URL issuer)"),
+        )
+    })?;
+    let cluster = match (options.cluster, keys) {
+        (Some(c), _) if c.is_empty() => {
+            return Err(ConfigError::new(
+                format!("{path}.cluster"),
+                "must not be empty",
+            ));
+        }
+        (Some(c), _) => c,
+        (None, KeySource::Remote(remote)) => remote.cluster.clone(),
+        (None, KeySource::Inline(_)) => {
+            return Err(ConfigError::new(
+                format!("{path}.cluster"),
+                "required: the Envoy cluster that reaches the provider (jwks is inline)",
+            ));
+        }
+    };
+    Ok(ProviderConfig {
+        kind,
+        cluster,
+        issuer,
+    })
 }
 
 #[cfg(test)]

@@ -2,9 +2,10 @@
 //! do, as plain data. Reading this file top to bottom is reading the request path.
 
 use super::claims::VerifiedClaims;
-use super::config::{Config, Mode};
+use super::config::{Config, Mode, Provider, ProviderConfig};
 use super::jwks::KeySet;
 use super::metadata::{ErrorCode, PRM_PREFIX, challenge, error_body};
+use super::provider::{self, IdpCall};
 use super::request::Request;
 use super::token::{self, Credential, InvalidRequest, Removal};
 use super::token_cache::TokenCache;
@@ -39,6 +40,8 @@ pub enum Decision {
     /// Pause, fetch the JWKS, then decide again. `unknown_kid` tells a rotation refetch from a
     /// first fetch.
     FetchKeys { unknown_kid: bool },
+    /// Ask the fronted identity provider, then answer with `provider::finish`.
+    AskIdp(IdpCall),
 }
 
 /// Header changes for a forwarded request.
@@ -62,6 +65,8 @@ pub enum Outcome {
     /// A valid token; the subject when the token names one.
     Allowed {
         subject: Option<String>,
+        /// The verified claims, for `mcpAuthorization` rules on the body.
+        claims: Arc<VerifiedClaims>,
     },
     /// Let through without a valid token (optional / permissive modes).
     Unauthenticated {
@@ -108,8 +113,11 @@ pub enum Route<'a> {
     ResourceMetadata {
         suffix: &'a str,
     },
-    /// Authorization-server discovery, passed through without a token.
-    PublicDiscovery,
+    /// Authorization-server discovery (`{suffix}` after the well-known prefix): answered from
+    /// the fronted provider when one is configured, else passed through without a token.
+    PublicDiscovery {
+        suffix: &'a str,
+    },
     Protected,
 }
 
@@ -119,13 +127,12 @@ pub fn route(path: &str) -> Route<'_> {
     if let Some(suffix) = well_known_suffix(path, PRM_PREFIX) {
         return Route::ResourceMetadata { suffix };
     }
-    let public = AS_METADATA_PREFIXES
+    let discovery = AS_METADATA_PREFIXES
         .iter()
-        .any(|prefix| well_known_suffix(path, prefix).is_some());
-    if public && is_plain_path(path) {
-        Route::PublicDiscovery
-    } else {
-        Route::Protected
+        .find_map(|prefix| well_known_suffix(path, prefix));
+    match discovery {
+        Some(suffix) if is_plain_path(path) => Route::PublicDiscovery { suffix },
+        _ => Route::Protected,
     }
 }
 
@@ -169,13 +176,13 @@ fn decide_inner(
 ) -> Decision {
     match route(request.path_only()) {
         Route::ResourceMetadata { suffix } => return metadata_reply(config, request, suffix),
-        Route::PublicDiscovery => {
-            return Decision::Forward {
-                edits: spoof_guard(config),
-                outcome: Outcome::Public,
-            };
-        }
+        Route::PublicDiscovery { suffix } => return discovery(config, request, suffix),
         Route::Protected => {}
+    }
+    if let Some(provider) = &config.provider
+        && serves_jwks(provider, request.path_only())
+    {
+        return jwks_reply(request, keys);
     }
     let credential = match token::extract(&config.location, request) {
         Ok(Some(credential)) => credential,
@@ -240,7 +247,7 @@ fn check_token(
     }
 }
 
-fn allowed(config: &Config, credential: Credential<'_>, claims: &VerifiedClaims) -> Decision {
+fn allowed(config: &Config, credential: Credential<'_>, claims: &Arc<VerifiedClaims>) -> Decision {
     let mut edits = spoof_guard(config);
     match credential.removal {
         Removal::Header(name) => edits.remove.push(name),
@@ -257,6 +264,7 @@ fn allowed(config: &Config, credential: Credential<'_>, claims: &VerifiedClaims)
         edits,
         outcome: Outcome::Allowed {
             subject: claims.subject().map(str::to_string),
+            claims: Arc::clone(claims),
         },
     }
 }
@@ -325,6 +333,99 @@ fn denial_reply(config: &Config, request: &Request, denial: &Denial) -> LocalRep
             ("cache-control".into(), "no-store".into()),
         ],
         body,
+    }
+}
+
+/// Discovery paths: the fronted provider's adapted metadata and registration, or a plain
+/// pass-through when no provider is configured.
+fn discovery(config: &Config, request: &Request, suffix: &str) -> Decision {
+    let Some(provider_config) = &config.provider else {
+        return Decision::Forward {
+            edits: spoof_guard(config),
+            outcome: Outcome::Public,
+        };
+    };
+    if suffix.ends_with(provider::REGISTRATION_SUFFIX) {
+        return match provider::registration_call(config, provider_config) {
+            Some(call) if request.method == "POST" => Decision::AskIdp(call),
+            Some(_) => method_not_allowed("POST"),
+            None => Decision::Respond {
+                reply: LocalReply {
+                    status: 404,
+                    headers: vec![("content-type".into(), "application/json".into())],
+                    body: error_body("not_found", "registration is not offered by this gateway"),
+                },
+                outcome: Outcome::Public,
+            },
+        };
+    }
+    if request.method != "GET" && request.method != "HEAD" {
+        return method_not_allowed("GET, HEAD");
+    }
+    Decision::AskIdp(provider::metadata_call(
+        config,
+        provider_config,
+        request,
+        suffix,
+    ))
+}
+
+/// The gateway serves the key set at `/.well-known/jwks.json` and, for Keycloak, at the
+/// realm's cert path, so clients and the gateway agree on the keys.
+fn serves_jwks(provider: &ProviderConfig, path: &str) -> bool {
+    if path == "/.well-known/jwks.json" {
+        return true;
+    }
+    provider.kind == Provider::Keycloak
+        && path
+            .strip_suffix("/protocol/openid-connect/certs")
+            .is_some_and(|realm| realm == provider.issuer.path().trim_end_matches('/'))
+}
+
+fn jwks_reply(request: &Request, keys: KeyState<'_>) -> Decision {
+    let reply = match keys {
+        _ if request.method != "GET" && request.method != "HEAD" => {
+            return method_not_allowed("GET, HEAD");
+        }
+        KeyState::Ready { keys, .. } => LocalReply {
+            status: 200,
+            headers: vec![
+                ("content-type".into(), "application/jwk-set+json".into()),
+                ("access-control-allow-origin".into(), "*".into()),
+                ("cache-control".into(), "max-age=300".into()),
+            ],
+            body: keys.public_document(),
+        },
+        KeyState::Missing { may_fetch: true } => return Decision::FetchKeys { unknown_kid: false },
+        KeyState::Missing { may_fetch: false } => LocalReply {
+            status: 503,
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("retry-after".into(), "5".into()),
+            ],
+            body: error_body(
+                "temporarily_unavailable",
+                "signing keys are not available yet",
+            ),
+        },
+    };
+    Decision::Respond {
+        reply,
+        outcome: Outcome::Public,
+    }
+}
+
+fn method_not_allowed(allow: &str) -> Decision {
+    Decision::Respond {
+        reply: LocalReply {
+            status: 405,
+            headers: vec![
+                ("allow".into(), allow.to_string()),
+                ("content-type".into(), "application/json".into()),
+            ],
+            body: error_body("method_not_allowed", "method not allowed here"),
+        },
+        outcome: Outcome::Public,
     }
 }
 
@@ -544,12 +645,9 @@ mod tests {
                 }
                 E::PassCredentialRemoved => {
                     let (edits, outcome) = expect_forward(decision);
-                    assert_eq!(
-                        outcome,
-                        Outcome::Allowed {
-                            subject: Some(SUBJECT.into())
-                        },
-                        "{case}"
+                    assert!(
+                        matches!(&outcome, Outcome::Allowed { subject, .. } if subject.as_deref() == Some(SUBJECT)),
+                        "{case}: {outcome:?}"
                     );
                     assert_eq!(edits.remove, ["authorization"], "{case}");
                 }
@@ -1200,7 +1298,7 @@ mod tests {
     fn allowed_subject(decision: Decision) -> Option<String> {
         match decision {
             Decision::Forward {
-                outcome: Outcome::Allowed { subject },
+                outcome: Outcome::Allowed { subject, .. },
                 ..
             } => subject,
             other => panic!("expected an allowed forward, got {other:?}"),

@@ -9,7 +9,7 @@ use jwt_compact::alg::RsaPublicKey;
 use rsa::BigUint;
 use serde_json::Value;
 
-use super::alg::{Alg, KeyKind, PublicKey};
+use super::alg::{Alg, KeyKind, PublicKey, RsaKey};
 
 /// Keys past this count are skipped: a JWKS is a handful of keys, not a resource to exhaust.
 pub const MAX_KEYS: usize = 64;
@@ -34,6 +34,37 @@ pub struct Key {
 }
 
 impl Key {
+    fn public_jwk(&self) -> Value {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use rsa::traits::PublicKeyParts;
+        let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+        let mut jwk = serde_json::Map::new();
+        match &self.public {
+            PublicKey::Rsa(RsaKey { key, .. }) => {
+                jwk.insert("kty".into(), "RSA".into());
+                jwk.insert("n".into(), b64(&key.n().to_bytes_be()).into());
+                jwk.insert("e".into(), b64(&key.e().to_bytes_be()).into());
+            }
+            PublicKey::EcP256(key) => {
+                let point = key.to_encoded_point(false);
+                jwk.insert("kty".into(), "EC".into());
+                jwk.insert("crv".into(), "P-256".into());
+                let coordinate =
+                    |c: Option<&p256::FieldBytes>| b64(c.map_or(&[][..], |c| c.as_ref()));
+                jwk.insert("x".into(), coordinate(point.x()).into());
+                jwk.insert("y".into(), coordinate(point.y()).into());
+            }
+        }
+        jwk.insert("use".into(), "sig".into());
+        if let Some(kid) = &self.kid {
+            jwk.insert("kid".into(), kid.clone().into());
+        }
+        if let Some(alg) = self.pinned_alg {
+            jwk.insert("alg".into(), alg.name().into());
+        }
+        Value::Object(jwk)
+    }
+
     /// Whether this key may verify a token signed with `alg`.
     pub fn allows(&self, alg: Alg) -> bool {
         alg.key_kind() == self.public.kind() && self.pinned_alg.is_none_or(|pinned| pinned == alg)
@@ -134,6 +165,13 @@ impl KeySet {
         &self.skipped
     }
 
+    /// The usable keys as a JWKS with public members only (never private ones, whatever the
+    /// source held), for serving on the gateway.
+    pub fn public_document(&self) -> String {
+        let keys: Vec<Value> = self.keys.iter().map(Key::public_jwk).collect();
+        serde_json::json!({ "keys": keys }).to_string()
+    }
+
     /// Whether any key carries this `kid` (to tell a rotation from a bad token).
     pub fn has_kid(&self, kid: &str) -> bool {
         self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
@@ -207,7 +245,7 @@ fn rsa_key(n: Option<&str>, e: Option<&str>) -> Result<PublicKey, String> {
     }
     let key = RsaPublicKey::new_with_max_size(n, e, MAX_RSA_BITS)
         .map_err(|err| format!("invalid RSA key: {err}"))?;
-    Ok(PublicKey::Rsa(key))
+    Ok(PublicKey::Rsa(RsaKey::new(key)))
 }
 
 fn ec_key(crv: Option<&str>, x: Option<&str>, y: Option<&str>) -> Result<PublicKey, String> {

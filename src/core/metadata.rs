@@ -4,6 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use super::config::ConfigError;
+use super::provider::gateway_issuer;
 use super::request::Request;
 use super::url::HttpUrl;
 
@@ -16,7 +17,8 @@ const MCP_PROTOCOL_VERSION: &str = "2025-06-18";
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum AuthorizationServer {
     Issuer(String),
-    /// The gateway fronts the provider: its own origin.
+    /// The gateway fronts the provider: the resource itself is the issuer identifier, so the
+    /// client finds the metadata at `/.well-known/oauth-authorization-server{resource path}`.
     Gateway,
 }
 
@@ -75,8 +77,8 @@ impl ResourceMetadata {
             scope_hint,
             static_document: None,
         };
-        if let Some((text, url)) = &metadata.resource {
-            metadata.static_document = Some(metadata.render(text, &url.origin()));
+        if let Some((text, _)) = &metadata.resource {
+            metadata.static_document = Some(metadata.render(text));
         }
         Ok(metadata)
     }
@@ -118,13 +120,13 @@ impl ResourceMetadata {
         }
         let origin = request.external_origin();
         let resource = format!("{origin}{}", url_safe(suffix));
-        self.render(&resource, &origin)
+        self.render(&resource)
     }
 
-    fn render(&self, resource: &str, origin: &str) -> String {
+    fn render(&self, resource: &str) -> String {
         let server = match &self.authorization_server {
-            AuthorizationServer::Issuer(issuer) => issuer.as_str(),
-            AuthorizationServer::Gateway => origin,
+            AuthorizationServer::Issuer(issuer) => issuer.clone(),
+            AuthorizationServer::Gateway => gateway_issuer(resource),
         };
         let mut doc = Map::new();
         doc.insert("resource".into(), json!(resource));
@@ -505,12 +507,12 @@ mod tests {
         );
         assert_eq!(
             md.document(&req, "/mcp"),
-            r#"{"authorization_servers":["https://gw.local:8080"],"mcp_protocol_version":"2025-06-18","resource":"https://gw.local:8080/mcp","resource_type":"mcp-server"}"#
+            r#"{"authorization_servers":["https://gw.local:8080/mcp"],"mcp_protocol_version":"2025-06-18","resource":"https://gw.local:8080/mcp","resource_type":"mcp-server"}"#
         );
         let with_resource = metadata_for(json!({"resource": "https://gw.example.com/mcp"}), true);
         assert_eq!(
             with_resource.document(&req, "/mcp"),
-            r#"{"authorization_servers":["https://gw.example.com"],"mcp_protocol_version":"2025-06-18","resource":"https://gw.example.com/mcp","resource_type":"mcp-server"}"#
+            r#"{"authorization_servers":["https://gw.example.com/mcp"],"mcp_protocol_version":"2025-06-18","resource":"https://gw.example.com/mcp","resource_type":"mcp-server"}"#
         );
     }
 

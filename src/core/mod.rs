@@ -4,13 +4,16 @@
 //! The host layer (`crate::host`, wasm32 only) and the native checker both drive it.
 
 pub mod alg;
+pub mod authz;
 pub mod claims;
 pub mod config;
 pub mod decision;
 pub mod jwks;
 pub mod metadata;
+pub mod provider;
 pub mod refresh;
 pub mod request;
+pub mod rsa_pkcs1;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod token;

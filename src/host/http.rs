@@ -5,33 +5,84 @@ use std::rc::Rc;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, MapType};
+use proxy_wasm::types::{Action, BufferType, MapType};
 
-use crate::core::decision::{Decision, Outcome, decide};
+use crate::core::decision::{Decision, LocalReply, Outcome, decide};
+use crate::core::provider::{self, IdpCall};
 use crate::core::request::Request;
 
+use super::body;
 use super::fetch;
+use super::idp;
 use super::metrics;
 use super::worker::Worker;
 
 pub struct Http {
     id: u32,
     worker: Rc<RefCell<Worker>>,
+    /// A request answered by the identity provider, waiting for its body or the answer.
+    idp: Option<IdpWait>,
+    /// `mcpAuthorization` state: the request body to inspect, list responses to filter.
+    mcp: body::Shared,
+}
+
+struct IdpWait {
+    call: IdpCall,
+    client_headers: Vec<(String, String)>,
+    token: Option<u32>,
 }
 
 impl Http {
     pub fn new(id: u32, worker: Rc<RefCell<Worker>>) -> Self {
-        Self { id, worker }
+        Self {
+            id,
+            worker,
+            idp: None,
+            mcp: body::new_exchange(),
+        }
+    }
+
+    /// Starts the provider call; the request stays paused until its reply is sent.
+    fn ask_idp(&mut self, worker: &Worker, mut wait: IdpWait, body: &[u8]) -> Action {
+        match idp::start(
+            &worker.config,
+            &wait.call,
+            body,
+            &wait.client_headers,
+            now_ms(),
+        ) {
+            idp::Started::Reply(reply) => send(&reply),
+            idp::Started::Waiting(token) => {
+                wait.token = Some(token);
+                self.idp = Some(wait);
+            }
+        }
+        Action::Pause
     }
 }
 
 impl HttpContext for Http {
-    fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
         let request = read_request();
         let now_ms = now_ms();
-        let mut worker = self.worker.borrow_mut();
+        let worker_cell = Rc::clone(&self.worker);
+        let mut worker = worker_cell.borrow_mut();
         worker.prepare_keys();
         let mut decision = worker.decide_first(&request, now_ms);
+        if let Decision::AskIdp(call) = decision {
+            let wait = IdpWait {
+                call,
+                client_headers: request.headers,
+                token: None,
+            };
+            if wait.call.needs_body && !end_of_stream {
+                // Not Pause: the host turns a paused header callback into "stop all", and the
+                // body callback would never run. The body callback buffers and replies.
+                self.idp = Some(wait);
+                return Action::Continue;
+            }
+            return self.ask_idp(&worker, wait, &[]);
+        }
         if let Decision::FetchKeys { unknown_kid: true } = decision
             && worker.sync()
         {
@@ -43,6 +94,7 @@ impl HttpContext for Http {
                 metrics::bump(m.jwks_refetch_unknown_kid);
             }
             if worker.wait_for_keys(self.id, request.clone(), now_ms) {
+                body::await_keys(self.id, &self.mcp, end_of_stream);
                 return Action::Pause;
             }
             decision = decide(
@@ -52,7 +104,45 @@ impl HttpContext for Http {
                 now_ms / 1000,
             );
         }
-        carry_out(&worker, decision)
+        let inspection = body::prepare(&worker.config, &request, &decision);
+        let action = carry_out(&worker, decision);
+        body::after_headers(&self.mcp, inspection, action, end_of_stream)
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(wait) = self.idp.take_if(|w| w.token.is_none()) else {
+            return body::request_body(&self.mcp, body_size, end_of_stream);
+        };
+        if body_size > provider::MAX_REGISTRATION_BYTES {
+            let _ =
+                hostcalls::send_http_response(413, vec![], Some(b"registration body too large"));
+            return Action::Pause;
+        }
+        if !end_of_stream {
+            // Envoy buffers until the end of the body.
+            self.idp = Some(wait);
+            return Action::Pause;
+        }
+        let body = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, body_size)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let worker_cell = Rc::clone(&self.worker);
+        let worker = worker_cell.borrow();
+        self.ask_idp(&worker, wait, &body)
+    }
+
+    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        if self.idp.is_some() {
+            // A registration let its headers reach the router to read its body: hold the
+            // upstream's answer; the gateway's own reply replaces it.
+            return Action::Pause;
+        }
+        body::response_headers(&self.mcp)
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        body::response_body(&self.mcp, body_size, end_of_stream)
     }
 }
 
@@ -64,6 +154,16 @@ impl Context for Http {
         body_size: usize,
         _trailers: usize,
     ) {
+        if let Some(wait) = self.idp.take_if(|w| w.token == Some(token)) {
+            let worker = self.worker.borrow();
+            send(&idp::complete(
+                &worker.config,
+                &wait.call,
+                body_size,
+                now_ms(),
+            ));
+            return;
+        }
         let response = fetch::read_response(body_size);
         let now_ms = now_ms();
         let mut worker = self.worker.borrow_mut();
@@ -73,6 +173,7 @@ impl Context for Http {
 
     fn on_done(&mut self) -> bool {
         self.worker.borrow_mut().forget(self.id);
+        body::forget(self.id);
         true
     }
 }
@@ -106,22 +207,27 @@ fn carry_out(worker: &Worker, decision: Decision) -> Action {
             Action::Continue
         }
         Decision::Respond { reply, outcome } => {
-            let headers: Vec<(&str, &str)> = reply
-                .headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_str()))
-                .collect();
-            let _ =
-                hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes()));
+            send(&reply);
             record(worker, &outcome);
             Action::Pause
         }
-        // Final decisions never ask for keys; stay closed if one ever does.
-        Decision::FetchKeys { .. } => {
+        // Decisions for resumed requests never ask for keys or the provider (those start
+        // only from a request's own headers); stay closed if one ever does.
+        Decision::FetchKeys { .. } | Decision::AskIdp(_) => {
             let _ = hostcalls::send_http_response(503, vec![], None);
             Action::Pause
         }
     }
+}
+
+/// Sends a local reply on the current stream.
+fn send(reply: &LocalReply) {
+    let headers: Vec<(&str, &str)> = reply
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let _ = hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes()));
 }
 
 fn record(worker: &Worker, outcome: &Outcome) {
@@ -156,7 +262,9 @@ pub fn resume_ready(worker: &mut Worker, now_ms: u64, current: u32) {
             worker.final_key_state(),
             now_ms / 1000,
         );
-        if let Action::Continue = carry_out(worker, decision) {
+        let inspection = body::prepare(&worker.config, &pending.request, &decision);
+        let action = carry_out(worker, decision);
+        if body::after_keys(pending.context_id, inspection, action) {
             let _ = hostcalls::resume_http_request();
         }
     }

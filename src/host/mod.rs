@@ -1,8 +1,10 @@
 //! The proxy-wasm host layer (wasm32 only): reads the request, asks the core, carries out the
 //! decision with hostcalls. Everything that decides lives in `crate::core`.
 
+mod body;
 mod fetch;
 mod http;
+mod idp;
 mod metrics;
 mod root;
 mod shared;

@@ -1,0 +1,164 @@
+//! The JSON-RPC body of an MCP POST, read strictly: one message or a batch, duplicate member
+//! names refused (`id`, `method`, `params.name`, `params.uri`), so the filter and the server
+//! can never read different targets from the same bytes.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::{Value, json};
+
+/// One message of the body, reduced to what authorization reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// `None` for a notification (no `id` member); `Some(Value::Null)` for `"id": null`.
+    pub id: Option<Value>,
+    /// `None` for a response (a client answering a server request).
+    pub method: Option<String>,
+    /// `params.name` when it is a string.
+    pub name: Option<String>,
+    /// `params.uri` when it is a string.
+    pub uri: Option<String>,
+}
+
+/// The body: a single message or a batch (JSON-RPC arrays, MCP 2025-03-26).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    Single(Message),
+    Batch(Vec<Message>),
+}
+
+impl Body {
+    pub fn messages(&self) -> &[Message] {
+        match self {
+            Self::Single(message) => std::slice::from_ref(message),
+            Self::Batch(messages) => messages,
+        }
+    }
+}
+
+/// Why a body was refused (answered 400 with a JSON-RPC error and `id: null`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// Not JSON (-32700).
+    Parse,
+    /// JSON, but not a JSON-RPC message or batch of them (-32600).
+    Invalid,
+}
+
+impl BodyError {
+    pub fn code(self) -> i64 {
+        match self {
+            Self::Parse => -32700,
+            Self::Invalid => -32600,
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Parse => "Parse error",
+            Self::Invalid => "Invalid Request",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawMessage {
+    #[serde(default, deserialize_with = "present")]
+    id: Option<Value>,
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    params: Option<Params>,
+}
+
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
+/// `params`, an object (or null); only `name` and `uri` are kept.
+#[derive(Default)]
+struct Params {
+    name: Option<String>,
+    uri: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Params {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ParamsVisitor;
+        impl<'de> Visitor<'de> for ParamsVisitor {
+            type Value = Params;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a params object")
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Params, E> {
+                Ok(Params::default())
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Params, A::Error> {
+                let mut params = Params::default();
+                let (mut seen_name, mut seen_uri) = (false, false);
+                while let Some(key) = access.next_key::<String>()? {
+                    let (slot, seen) = match key.as_str() {
+                        "name" => (&mut params.name, &mut seen_name),
+                        "uri" => (&mut params.uri, &mut seen_uri),
+                        _ => {
+                            access.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    if *seen {
+                        return Err(serde::de::Error::custom(format!("duplicate field {key}")));
+                    }
+                    *seen = true;
+                    *slot = match access.next_value::<Value>()? {
+                        Value::String(s) => Some(s),
+                        _ => None,
+                    };
+                }
+                Ok(params)
+            }
+        }
+        // Arrays (positional params) are refused: no MCP method takes them.
+        deserializer.deserialize_map(ParamsVisitor)
+    }
+}
+
+impl From<RawMessage> for Message {
+    fn from(raw: RawMessage) -> Self {
+        let params = raw.params.unwrap_or_default();
+        Self {
+            id: raw.id,
+            method: raw.method,
+            name: params.name,
+            uri: params.uri,
+        }
+    }
+}
+
+/// Parses a request body. Never panics; the depth is bounded by serde_json (128).
+pub fn parse(body: &[u8]) -> Result<Body, BodyError> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    let result = match first {
+        Some(b'[') => serde_json::from_slice::<Vec<RawMessage>>(body)
+            .map(|messages| Body::Batch(messages.into_iter().map(Message::from).collect())),
+        Some(b'{') => serde_json::from_slice::<RawMessage>(body).map(|m| Body::Single(m.into())),
+        Some(_) => {
+            return Err(match serde_json::from_slice::<IgnoredAny>(body) {
+                Ok(_) => BodyError::Invalid,
+                Err(_) => BodyError::Parse,
+            });
+        }
+        None => return Err(BodyError::Parse),
+    };
+    match result {
+        Ok(Body::Batch(messages)) if messages.is_empty() => Err(BodyError::Invalid),
+        Ok(body) => Ok(body),
+        Err(e) if e.is_data() => Err(BodyError::Invalid),
+        Err(_) => Err(BodyError::Parse),
+    }
+}
+
+/// A JSON-RPC error response object.
+pub fn error(id: &Value, code: i64, message: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+}

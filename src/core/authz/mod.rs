@@ -1,0 +1,445 @@
+//! MCP-aware authorization (`mcpAuthorization`): which tools, prompts and resources a caller
+//! may use, decided from the JSON-RPC body, and list responses filtered to match.
+//!
+//! - [`rules`]: the CEL rules (agentgateway's form), compiled at load.
+//! - [`jsonrpc`]: the request body, strictly parsed (single message or batch).
+//! - [`listing`]: `tools/list`, `prompts/list`, `resources/list` and
+//!   `resources/templates/list` results filtered, in a JSON body or an SSE stream.
+//! - [`sse`]: incremental splitting of a `text/event-stream` into events.
+//!
+//! Everything here is pure: the host buffers bodies and splices the results.
+
+pub mod jsonrpc;
+pub mod listing;
+pub mod rules;
+pub mod sse;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::config::ConfigError;
+use super::decision::LocalReply;
+use super::metadata::{ErrorCode, challenge, error_body};
+use jsonrpc::{Body, BodyError, Message};
+use listing::{ListCall, ListKind};
+use rules::{RuleSet, Subject, Target, TargetKind};
+
+/// Default and bounds of `mcpAuthorization.maxRequestBodyBytes`.
+pub const DEFAULT_MAX_REQUEST_BODY_BYTES: u64 = 1024 * 1024;
+const MAX_REQUEST_BODY_RANGE: (u64, u64) = (1024, 16 * 1024 * 1024);
+/// Default and bounds of `mcpAuthorization.maxListResponseBytes`.
+pub const DEFAULT_MAX_LIST_RESPONSE_BYTES: u64 = 4 * 1024 * 1024;
+const MAX_LIST_RESPONSE_RANGE: (u64, u64) = (1024, 64 * 1024 * 1024);
+
+/// JSON-RPC code of agentgateway's "hide" answer (`Unknown tool: <name>`).
+pub const HIDDEN_CODE: i64 = -32602;
+/// JSON-RPC code for the other requests of a batch that was not forwarded.
+pub const NOT_EXECUTED_CODE: i64 = -32000;
+
+const PATH: &str = "mcpAuthorization";
+
+/// What a denied call gets when a `requiredScopes` entry is what failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ScopeAnswer {
+    /// `403` with `WWW-Authenticate: Bearer error="insufficient_scope", scope="..."`
+    /// (`401` with `scope=` when there is no token), so the client can step up.
+    #[default]
+    StepUp,
+    /// The same JSON-RPC answer as a rule denial.
+    Hide,
+}
+
+/// `mcpAuthorization` as written.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawMcpAuthorization {
+    #[serde(default)]
+    rules: Vec<Value>,
+    #[serde(default)]
+    required_scopes: Map<String, Value>,
+    #[serde(default)]
+    on_insufficient_scope: ScopeAnswer,
+    #[serde(default)]
+    max_request_body_bytes: Option<u64>,
+    #[serde(default)]
+    max_list_response_bytes: Option<u64>,
+}
+
+/// One `requiredScopes` entry: `method` or `method:name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ScopeRequirement {
+    method: String,
+    name: Option<String>,
+    scopes: Vec<String>,
+}
+
+/// `mcpAuthorization`, validated and compiled.
+#[derive(Debug)]
+pub struct McpAuthorization {
+    rules: RuleSet,
+    required_scopes: Vec<ScopeRequirement>,
+    pub on_insufficient_scope: ScopeAnswer,
+    pub max_request_body_bytes: usize,
+    pub max_list_response_bytes: usize,
+}
+
+/// What the host does with an inspected request body.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Forward it; filter the responses to these list calls.
+    Forward { lists: Vec<ListCall> },
+    /// Answer locally.
+    Respond(LocalReply),
+}
+
+/// How one message fared.
+enum Check {
+    Allowed,
+    /// A `requiredScopes` entry failed; these are all the scopes the call needs.
+    NeedsScopes(Vec<String>),
+    Hidden(TargetKind, String),
+    Invalid,
+}
+
+/// Methods whose target authorization decides, and where the target's name is.
+fn target_of<'a>(method: &'a str, message: &'a Message) -> Option<Option<Target<'a>>> {
+    let (kind, name) = match method {
+        "tools/call" => (TargetKind::Tool, message.name.as_deref()),
+        "prompts/get" => (TargetKind::Prompt, message.name.as_deref()),
+        "resources/read" | "resources/subscribe" => (TargetKind::Resource, message.uri.as_deref()),
+        _ => return None,
+    };
+    Some(name.map(|name| Target {
+        kind,
+        method,
+        name,
+        label: None,
+    }))
+}
+
+fn takes_name(method: &str) -> bool {
+    matches!(
+        method,
+        "tools/call" | "prompts/get" | "resources/read" | "resources/subscribe"
+    )
+}
+
+impl McpAuthorization {
+    pub fn from_raw(raw: RawMcpAuthorization) -> Result<Self, ConfigError> {
+        let rules = RuleSet::compile(&raw.rules, &format!("{PATH}.rules"))?;
+        let mut required_scopes = Vec::new();
+        for (key, value) in raw.required_scopes {
+            let path = format!("{PATH}.requiredScopes.{key}");
+            let error = |message: &str| ConfigError {
+                path: path.clone(),
+                message: message.into(),
+            };
+            let (method, name) = match key.split_once(':') {
+                Some((method, name)) => (method, Some(name)),
+                None => (key.as_str(), None),
+            };
+            if method.is_empty() || method.contains(char::is_whitespace) {
+                return Err(error("the key is a method (`tools/call`) or method:name"));
+            }
+            if let Some(name) = name {
+                if name.is_empty() {
+                    return Err(error("the name after `:` must not be empty"));
+                }
+                if !takes_name(method) {
+                    return Err(error(
+                        "only tools/call, prompts/get, resources/read and resources/subscribe \
+                         take a name",
+                    ));
+                }
+            }
+            let Value::Array(items) = value else {
+                return Err(error("must be an array of scopes"));
+            };
+            let mut scopes = Vec::with_capacity(items.len());
+            for item in items {
+                let scope = item
+                    .as_str()
+                    .filter(|s| is_scope_token(s))
+                    .ok_or_else(|| error("each scope is a non-empty string of printable ASCII without spaces, `\"` or `\\`"))?;
+                scopes.push(scope.to_string());
+            }
+            if scopes.is_empty() {
+                return Err(error("must list at least one scope"));
+            }
+            required_scopes.push(ScopeRequirement {
+                method: method.to_string(),
+                name: name.map(str::to_string),
+                scopes,
+            });
+        }
+        Ok(Self {
+            rules,
+            required_scopes,
+            on_insufficient_scope: raw.on_insufficient_scope,
+            max_request_body_bytes: bounded(
+                raw.max_request_body_bytes,
+                DEFAULT_MAX_REQUEST_BODY_BYTES,
+                MAX_REQUEST_BODY_RANGE,
+                "maxRequestBodyBytes",
+            )?,
+            max_list_response_bytes: bounded(
+                raw.max_list_response_bytes,
+                DEFAULT_MAX_LIST_RESPONSE_BYTES,
+                MAX_LIST_RESPONSE_RANGE,
+                "maxListResponseBytes",
+            )?,
+        })
+    }
+
+    /// Whether request bodies need reading at all (some rule or scope requirement exists).
+    pub fn is_active(&self) -> bool {
+        !self.rules.is_empty() || !self.required_scopes.is_empty()
+    }
+
+    /// The caller, converted once per request. `claims` is `None` without a valid token.
+    pub fn subject(
+        &self,
+        claims: Option<&Map<String, Value>>,
+        headers: &[(String, String)],
+    ) -> Subject {
+        self.rules.subject(claims, headers)
+    }
+
+    /// Decides an MCP POST body. `metadata_url` goes into step-up challenges.
+    pub fn check_request(&self, subject: &Subject, body: &[u8], metadata_url: &str) -> Verdict {
+        if body.len() > self.max_request_body_bytes {
+            return Verdict::Respond(too_large_reply());
+        }
+        let parsed = match jsonrpc::parse(body) {
+            Ok(parsed) => parsed,
+            Err(error) => return Verdict::Respond(invalid_reply(error)),
+        };
+        let mut lists = Vec::new();
+        let mut needed: Vec<String> = Vec::new();
+        let mut hidden: Vec<Option<Value>> = Vec::new();
+        let checks: Vec<Check> = parsed
+            .messages()
+            .iter()
+            .map(|message| self.check_message(subject, message))
+            .collect();
+        for (message, check) in parsed.messages().iter().zip(&checks) {
+            match check {
+                Check::Allowed => {
+                    if let (Some(kind), Some(id)) = (
+                        message.method.as_deref().and_then(ListKind::from_method),
+                        &message.id,
+                    ) {
+                        lists.push(ListCall {
+                            id: id.clone(),
+                            kind,
+                        });
+                    }
+                }
+                Check::NeedsScopes(scopes) => {
+                    for scope in scopes {
+                        if !needed.contains(scope) {
+                            needed.push(scope.clone());
+                        }
+                    }
+                }
+                Check::Hidden(..) => hidden.push(message.id.clone()),
+                Check::Invalid => return Verdict::Respond(invalid_reply(BodyError::Invalid)),
+            }
+        }
+        if !needed.is_empty() {
+            return Verdict::Respond(step_up_reply(subject, &needed, metadata_url));
+        }
+        if hidden.is_empty() {
+            return Verdict::Forward { lists };
+        }
+        Verdict::Respond(hidden_reply(&parsed, &checks))
+    }
+
+    fn check_message(&self, subject: &Subject, message: &Message) -> Check {
+        let Some(method) = message.method.as_deref() else {
+            return Check::Allowed; // a response to a server request
+        };
+        let target = match target_of(method, message) {
+            None => None,
+            Some(None) => return Check::Invalid,
+            Some(Some(target)) => Some(target),
+        };
+        let name = target.map(|t| t.name);
+        if let Some(scopes) = self.missing_scopes(subject, method, name) {
+            let step_up = self.on_insufficient_scope == ScopeAnswer::StepUp || target.is_none();
+            return match target {
+                Some(target) if !step_up => Check::Hidden(target.kind, target.name.to_string()),
+                _ => Check::NeedsScopes(scopes),
+            };
+        }
+        match target {
+            Some(target) if !self.rules.allows(subject, &target) => {
+                Check::Hidden(target.kind, target.name.to_string())
+            }
+            _ => Check::Allowed,
+        }
+    }
+
+    /// `Some(all scopes the call needs)` when the caller lacks one of them.
+    fn missing_scopes(
+        &self,
+        subject: &Subject,
+        method: &str,
+        name: Option<&str>,
+    ) -> Option<Vec<String>> {
+        let mut needed: Vec<String> = Vec::new();
+        let mut missing = false;
+        for requirement in self
+            .required_scopes
+            .iter()
+            .filter(|r| r.method == method && (r.name.is_none() || r.name.as_deref() == name))
+        {
+            for scope in &requirement.scopes {
+                missing |= !subject.has_scope(scope);
+                if !needed.contains(scope) {
+                    needed.push(scope.clone());
+                }
+            }
+        }
+        missing.then_some(needed)
+    }
+
+    /// Whether a list item stays visible: its scope requirements hold and the rules allow it.
+    pub fn item_allowed(&self, subject: &Subject, target: &Target<'_>) -> bool {
+        self.missing_scopes(subject, target.method, Some(target.name))
+            .is_none()
+            && self.rules.allows(subject, target)
+    }
+
+    /// Whether the rules alone allow `target` (for tests and the benchmark).
+    pub fn rules_allow(&self, subject: &Subject, target: &Target<'_>) -> bool {
+        self.rules.allows(subject, target)
+    }
+}
+
+fn is_scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| (0x21..0x7f).contains(&b) && b != b'"' && b != b'\\')
+}
+
+fn bounded(
+    value: Option<u64>,
+    default: u64,
+    (min, max): (u64, u64),
+    field: &str,
+) -> Result<usize, ConfigError> {
+    let value = value.unwrap_or(default);
+    if (min..=max).contains(&value) {
+        Ok(usize::try_from(value).unwrap_or(usize::MAX))
+    } else {
+        Err(ConfigError {
+            path: format!("{PATH}.{field}"),
+            message: format!("must be between {min} and {max}"),
+        })
+    }
+}
+
+fn json_reply(status: u32, body: String) -> LocalReply {
+    LocalReply {
+        status,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("cache-control".into(), "no-store".into()),
+        ],
+        body,
+    }
+}
+
+/// 413: the body is larger than `maxRequestBodyBytes`.
+pub fn too_large_reply() -> LocalReply {
+    json_reply(
+        413,
+        error_body(
+            "request_too_large",
+            "the request body exceeds mcpAuthorization.maxRequestBodyBytes",
+        ),
+    )
+}
+
+/// 400 with a JSON-RPC error and `id: null`: the body could not be authorized.
+fn invalid_reply(error: BodyError) -> LocalReply {
+    json_reply(
+        400,
+        jsonrpc::error(&Value::Null, error.code(), error.message()).to_string(),
+    )
+}
+
+/// 403 `insufficient_scope` (401 with `scope=` when the caller has no token).
+fn step_up_reply(subject: &Subject, needed: &[String], metadata_url: &str) -> LocalReply {
+    let scope = needed.join(" ");
+    let (status, error, body) = if subject.authenticated() {
+        let description = "the token lacks a scope this call requires";
+        (
+            403,
+            Some((ErrorCode::InsufficientScope, description)),
+            error_body("insufficient_scope", description),
+        )
+    } else {
+        (
+            401,
+            None,
+            error_body("unauthorized", "a bearer token is required"),
+        )
+    };
+    LocalReply {
+        status,
+        headers: vec![
+            (
+                "www-authenticate".into(),
+                challenge(metadata_url, Some(&scope), error),
+            ),
+            ("content-type".into(), "application/json".into()),
+            ("cache-control".into(), "no-store".into()),
+        ],
+        body,
+    }
+}
+
+/// agentgateway's "hide" answer, HTTP 200: `-32602 Unknown tool: <name>` for each denied
+/// request. A batch is not forwarded when any of it is denied; its other requests get
+/// `-32000`. Notifications get nothing (202 when nothing is left to say).
+fn hidden_reply(body: &Body, checks: &[Check]) -> LocalReply {
+    let mut answers = Vec::new();
+    for (message, check) in body.messages().iter().zip(checks) {
+        let (Some(id), Some(_)) = (&message.id, &message.method) else {
+            continue;
+        };
+        let answer = match check {
+            Check::Hidden(kind, name) => {
+                jsonrpc::error(id, HIDDEN_CODE, &format!("Unknown {}: {name}", kind.noun()))
+            }
+            _ => jsonrpc::error(
+                id,
+                NOT_EXECUTED_CODE,
+                "Not executed: the batch contains a denied request",
+            ),
+        };
+        answers.push(answer);
+    }
+    let text = match (body, answers.len()) {
+        (_, 0) => {
+            return LocalReply {
+                status: 202,
+                headers: Vec::new(),
+                body: String::new(),
+            };
+        }
+        (Body::Single(_), _) => answers
+            .into_iter()
+            .next()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        (Body::Batch(_), _) => Value::Array(answers).to_string(),
+    };
+    json_reply(200, text)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,674 @@
+//! Fronting the identity provider (spec section 6): the gateway serves authorization-server
+//! metadata adapted to each provider's quirks, and client registration, so MCP clients that
+//! only speak RFC 8414 / RFC 7591 can log in. Pure functions of the upstream answers.
+
+use serde_json::{Map, Value, json};
+
+use super::config::{Config, Provider, ProviderConfig};
+use super::decision::LocalReply;
+use super::metadata::error_body;
+use super::request::Request;
+
+/// Suffix of the gateway's client-registration path, after the authorization-server
+/// metadata path (agentgateway's layout, so its users' routes keep working).
+pub const REGISTRATION_SUFFIX: &str = "/client-registration";
+/// Registration bodies are small JSON documents.
+pub const MAX_REGISTRATION_BYTES: usize = 64 * 1024;
+/// Upstream metadata larger than this is refused.
+pub const MAX_METADATA_BYTES: usize = 256 * 1024;
+
+/// What the filter asks the provider for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdpCallKind {
+    /// Authorization-server metadata, adapted for the client that asked.
+    Metadata {
+        /// The issuer the gateway announces (`authorization_servers` of the resource).
+        gateway_issuer: String,
+        /// Where the gateway takes client registrations.
+        registration_url: String,
+    },
+    /// RFC 7591 registration forwarded to the provider (Keycloak's endpoint).
+    Registration,
+    /// Registration answered locally with the configured `clientId`.
+    LocalRegistration { client_id: String },
+}
+
+/// A call to the provider through its Envoy cluster (or a local answer needing the body).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdpCall {
+    pub kind: IdpCallKind,
+    pub cluster: String,
+    pub method: &'static str,
+    pub authority: String,
+    pub path: String,
+    /// The client's request body must be read first (and, upstream, sent along).
+    pub needs_body: bool,
+}
+
+/// The gateway's issuer identifier for a resource: the resource URL without query or trailing
+/// slash, so its RFC 8414 metadata lives at `/.well-known/oauth-authorization-server{path}`.
+pub fn gateway_issuer(resource: &str) -> String {
+    let without_query = resource.split(['?', '#']).next().unwrap_or(resource);
+    without_query.trim_end_matches('/').to_string()
+}
+
+/// The upstream metadata document's path: OpenID discovery under the issuer for Keycloak and
+/// Auth0, the RFC 8414 path-inserted form for a standard provider.
+pub fn upstream_metadata_path(provider: &ProviderConfig) -> String {
+    let issuer_path = provider.issuer.path().trim_end_matches('/');
+    match provider.kind {
+        Provider::Keycloak | Provider::Auth0 => {
+            format!("{issuer_path}/.well-known/openid-configuration")
+        }
+        Provider::Oidc => format!("/.well-known/oauth-authorization-server{issuer_path}"),
+    }
+}
+
+/// Plans the call for a metadata request at `/.well-known/...{suffix}`.
+pub fn metadata_call(
+    config: &Config,
+    provider: &ProviderConfig,
+    request: &Request,
+    suffix: &str,
+) -> IdpCall {
+    let origin = config.metadata.origin_for(request);
+    let gateway_issuer = match config.metadata.resource() {
+        Some(resource) => gateway_issuer(resource),
+        None => gateway_issuer(&format!("{origin}{suffix}")),
+    };
+    let registration_url = format!(
+        "{origin}/.well-known/oauth-authorization-server{}{REGISTRATION_SUFFIX}",
+        gateway_issuer.strip_prefix(&origin).unwrap_or_default()
+    );
+    IdpCall {
+        kind: IdpCallKind::Metadata {
+            gateway_issuer,
+            registration_url,
+        },
+        cluster: provider.cluster.clone(),
+        method: "GET",
+        authority: provider.issuer.authority.clone(),
+        path: upstream_metadata_path(provider),
+        needs_body: false,
+    }
+}
+
+/// Plans a registration: local with `clientId`, forwarded for Keycloak, refused otherwise
+/// (`None`: the provider's own registration endpoint is advertised unchanged).
+pub fn registration_call(config: &Config, provider: &ProviderConfig) -> Option<IdpCall> {
+    let kind = match (&config.client_id, provider.kind) {
+        (Some(client_id), _) => IdpCallKind::LocalRegistration {
+            client_id: client_id.clone(),
+        },
+        (None, Provider::Keycloak) => IdpCallKind::Registration,
+        (None, _) => return None,
+    };
+    let issuer_path = provider.issuer.path().trim_end_matches('/');
+    Some(IdpCall {
+        kind,
+        cluster: provider.cluster.clone(),
+        method: "POST",
+        authority: provider.issuer.authority.clone(),
+        path: format!("{issuer_path}/clients-registrations/openid-connect"),
+        needs_body: true,
+    })
+}
+
+/// How a provider call ended, as the host saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdpAnswer<'a> {
+    /// An HTTP answer (any status), with its content type.
+    Response {
+        status: u32,
+        content_type: Option<&'a str>,
+        body: &'a [u8],
+    },
+    /// No answer: the call could not be made, the upstream was unreachable or timed out.
+    Unavailable(&'a str),
+}
+
+/// Turns the provider's answer into the reply for the client.
+pub fn finish(
+    config: &Config,
+    kind: &IdpCallKind,
+    answer: IdpAnswer<'_>,
+    request_body: &[u8],
+    now: u64,
+) -> LocalReply {
+    match kind {
+        IdpCallKind::LocalRegistration { client_id } => {
+            local_registration(client_id, request_body, now)
+        }
+        IdpCallKind::Metadata {
+            gateway_issuer,
+            registration_url,
+        } => match answer {
+            IdpAnswer::Response {
+                status: 200, body, ..
+            } => match adapt_metadata(config, body, gateway_issuer, registration_url) {
+                Ok(document) => json_reply(200, document),
+                Err(why) => gateway_error(502, why),
+            },
+            IdpAnswer::Response { .. } => {
+                gateway_error(502, "the identity provider refused the metadata request")
+            }
+            IdpAnswer::Unavailable(_) => gateway_error(503, "the identity provider is unreachable"),
+        },
+        IdpCallKind::Registration => match answer {
+            IdpAnswer::Response {
+                status,
+                content_type,
+                body,
+            } => LocalReply {
+                status,
+                headers: vec![
+                    (
+                        "content-type".into(),
+                        content_type.unwrap_or("application/json").to_string(),
+                    ),
+                    ("cache-control".into(), "no-store".into()),
+                    ("access-control-allow-origin".into(), "*".into()),
+                ],
+                body: String::from_utf8_lossy(body).into_owned(),
+            },
+            IdpAnswer::Unavailable(_) => gateway_error(503, "the identity provider is unreachable"),
+        },
+    }
+}
+
+/// The provider's metadata, adapted: the gateway is the issuer, registration goes through
+/// the gateway where it helps, and Auth0's authorization endpoint names the audience.
+pub fn adapt_metadata(
+    config: &Config,
+    upstream: &[u8],
+    gateway_issuer: &str,
+    registration_url: &str,
+) -> Result<String, &'static str> {
+    if upstream.len() > MAX_METADATA_BYTES {
+        return Err("the identity provider's metadata is too large");
+    }
+    let Ok(Value::Object(mut doc)) = serde_json::from_slice::<Value>(upstream) else {
+        return Err("the identity provider's metadata is not a JSON object");
+    };
+    let Some(provider) = &config.provider else {
+        return Err("no provider is configured");
+    };
+    doc.insert("issuer".into(), json!(gateway_issuer));
+    if registration_call(config, provider).is_some() {
+        doc.insert("registration_endpoint".into(), json!(registration_url));
+    }
+    if provider.kind == Provider::Auth0
+        && let Some(audience) = config.claims.audiences.first()
+        && let Some(Value::String(endpoint)) = doc.get("authorization_endpoint")
+    {
+        let endpoint = with_query_param(endpoint, "audience", audience);
+        doc.insert("authorization_endpoint".into(), json!(endpoint));
+    }
+    Ok(Value::Object(doc).to_string())
+}
+
+/// `url` with `name=value` (percent-encoded) merged into its query, replacing any earlier
+/// `name`, and keeping a fragment last.
+pub fn with_query_param(url: &str, name: &str, value: &str) -> String {
+    let (base, fragment) = match url.split_once('#') {
+        Some((base, fragment)) => (base, Some(fragment)),
+        None => (url, None),
+    };
+    let (path, query) = base.split_once('?').unwrap_or((base, ""));
+    let mut pairs: Vec<&str> = query
+        .split('&')
+        .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some(name))
+        .collect();
+    let added = format!("{}={}", percent_encode(name), percent_encode(value));
+    pairs.push(&added);
+    let mut out = format!("{path}?{}", pairs.join("&"));
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(fragment);
+    }
+    out
+}
+
+/// RFC 3986 percent-encoding of everything but unreserved characters.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// RFC 7591 answer for a pre-registered public client: 201 with the client id and the
+/// client's own metadata echoed (`redirect_uris` above all).
+fn local_registration(client_id: &str, request_body: &[u8], now: u64) -> LocalReply {
+    let requested = match serde_json::from_slice::<Value>(request_body) {
+        Ok(Value::Object(map)) => map,
+        _ => return registration_error("invalid_client_metadata", "the body is not a JSON object"),
+    };
+    let Some(Value::Array(redirect_uris)) = requested.get("redirect_uris") else {
+        return registration_error("invalid_redirect_uri", "redirect_uris is required");
+    };
+    if redirect_uris.is_empty() || !redirect_uris.iter().all(Value::is_string) {
+        return registration_error("invalid_redirect_uri", "redirect_uris must be strings");
+    }
+    let mut answer = Map::new();
+    for echoed in [
+        "redirect_uris",
+        "client_name",
+        "scope",
+        "grant_types",
+        "response_types",
+    ] {
+        if let Some(value) = requested.get(echoed) {
+            answer.insert(echoed.into(), value.clone());
+        }
+    }
+    answer.insert("client_id".into(), json!(client_id));
+    answer.insert("client_id_issued_at".into(), json!(now));
+    answer.insert("token_endpoint_auth_method".into(), json!("none"));
+    answer
+        .entry("grant_types")
+        .or_insert(json!(["authorization_code", "refresh_token"]));
+    answer.entry("response_types").or_insert(json!(["code"]));
+    LocalReply {
+        status: 201,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("cache-control".into(), "no-store".into()),
+            ("access-control-allow-origin".into(), "*".into()),
+        ],
+        body: Value::Object(answer).to_string(),
+    }
+}
+
+fn registration_error(error: &str, description: &str) -> LocalReply {
+    LocalReply {
+        status: 400,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("cache-control".into(), "no-store".into()),
+            ("access-control-allow-origin".into(), "*".into()),
+        ],
+        body: error_body(error, description),
+    }
+}
+
+fn json_reply(status: u32, body: String) -> LocalReply {
+    LocalReply {
+        status,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("access-control-allow-origin".into(), "*".into()),
+            ("cache-control".into(), "max-age=300".into()),
+        ],
+        body,
+    }
+}
+
+fn gateway_error(status: u32, description: &str) -> LocalReply {
+    LocalReply {
+        status,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("access-control-allow-origin".into(), "*".into()),
+            ("cache-control".into(), "no-store".into()),
+        ],
+        body: error_body("temporarily_unavailable", description),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::config::KeySource;
+    use crate::core::decision::{Decision, KeyState, decide};
+    use crate::core::testkit::{AUDIENCE, jwks, private_jwk};
+    use serde_json::json;
+
+    const RESOURCE: &str = "https://mcp.example.com/mcp";
+
+    fn config(provider: Value, extra: Value) -> Config {
+        let mut raw = json!({
+            "issuer": "https://kc.example.com/realms/mcp",
+            "audiences": [AUDIENCE, "api://second"],
+            "jwks": {"cluster": "idp"},
+            "provider": provider,
+            "resourceMetadata": {"resource": RESOURCE},
+        });
+        for (key, value) in extra.as_object().unwrap() {
+            raw[key] = value.clone();
+        }
+        Config::from_json(raw.to_string().as_bytes()).unwrap()
+    }
+
+    fn keycloak() -> Config {
+        config(json!({"keycloak": {}}), json!({}))
+    }
+
+    fn request(method: &str, path: &str) -> Request {
+        Request {
+            method: method.into(),
+            path: path.into(),
+            scheme: "https".into(),
+            authority: "mcp.example.com".into(),
+            headers: vec![],
+        }
+    }
+
+    fn ask(config: &Config, method: &str, path: &str) -> Decision {
+        decide(
+            config,
+            &request(method, path),
+            KeyState::Missing { may_fetch: false },
+            0,
+        )
+    }
+
+    #[test]
+    fn gateway_issuer_is_the_resource_without_query_or_trailing_slash() {
+        assert_eq!(gateway_issuer("https://gw/mcp?x=1"), "https://gw/mcp");
+        assert_eq!(gateway_issuer("https://gw/mcp/"), "https://gw/mcp");
+        assert_eq!(gateway_issuer("https://gw"), "https://gw");
+    }
+
+    #[test]
+    fn upstream_metadata_location_follows_the_provider() {
+        let kc = keycloak();
+        assert_eq!(
+            upstream_metadata_path(kc.provider.as_ref().unwrap()),
+            "/realms/mcp/.well-known/openid-configuration"
+        );
+        let oidc = config(json!({"oidc": {}}), json!({}));
+        assert_eq!(
+            upstream_metadata_path(oidc.provider.as_ref().unwrap()),
+            "/.well-known/oauth-authorization-server/realms/mcp"
+        );
+    }
+
+    #[test]
+    fn metadata_requests_ask_the_provider_through_its_cluster() {
+        let config = config(json!({"keycloak": {"cluster": "kc"}}), json!({}));
+        for path in [
+            "/.well-known/oauth-authorization-server/mcp",
+            "/.well-known/openid-configuration/mcp",
+        ] {
+            let Decision::AskIdp(call) = ask(&config, "GET", path) else {
+                panic!("{path} should ask the provider");
+            };
+            assert_eq!(call.cluster, "kc");
+            assert_eq!(call.authority, "kc.example.com");
+            assert_eq!(call.path, "/realms/mcp/.well-known/openid-configuration");
+            assert_eq!(
+                call.kind,
+                IdpCallKind::Metadata {
+                    gateway_issuer: RESOURCE.into(),
+                    registration_url:
+                        "https://mcp.example.com/.well-known/oauth-authorization-server/mcp/client-registration"
+                            .into(),
+                }
+            );
+        }
+        let Decision::Respond { reply, .. } =
+            ask(&config, "POST", "/.well-known/openid-configuration")
+        else {
+            panic!("POST to metadata is refused locally");
+        };
+        assert_eq!(reply.status, 405);
+    }
+
+    #[test]
+    fn without_a_provider_discovery_passes_through() {
+        let plain = Config::from_json(
+            json!({"issuer": "https://idp", "jwks": {"inline": jwks(&["rsa"])},
+                   "resourceMetadata": {"resource": RESOURCE}})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+        assert!(matches!(
+            ask(&plain, "GET", "/.well-known/oauth-authorization-server/mcp"),
+            Decision::Forward { .. }
+        ));
+    }
+
+    #[test]
+    fn registration_is_forwarded_for_keycloak_local_with_client_id_and_absent_otherwise() {
+        let path = "/.well-known/oauth-authorization-server/mcp/client-registration";
+        let Decision::AskIdp(call) = ask(&keycloak(), "POST", path) else {
+            panic!("keycloak forwards registration");
+        };
+        assert_eq!(call.kind, IdpCallKind::Registration);
+        assert_eq!(
+            call.path,
+            "/realms/mcp/clients-registrations/openid-connect"
+        );
+        assert!(call.needs_body);
+        let local = config(json!({"auth0": {}}), json!({"clientId": "pre-registered"}));
+        let Decision::AskIdp(call) = ask(&local, "POST", path) else {
+            panic!("clientId answers registration");
+        };
+        assert_eq!(
+            call.kind,
+            IdpCallKind::LocalRegistration {
+                client_id: "pre-registered".into()
+            }
+        );
+        let Decision::Respond { reply, .. } = ask(&keycloak(), "GET", path) else {
+            panic!("GET registration is refused");
+        };
+        assert_eq!(reply.status, 405);
+        let none = config(json!({"oidc": {}}), json!({}));
+        let Decision::Respond { reply, .. } = ask(&none, "POST", path) else {
+            panic!("no registration without keycloak or clientId");
+        };
+        assert_eq!(reply.status, 404);
+    }
+
+    #[test]
+    fn keycloak_metadata_names_the_gateway_as_issuer_and_registrar() {
+        let upstream = json!({
+            "issuer": "https://kc.example.com/realms/mcp",
+            "authorization_endpoint": "https://kc.example.com/realms/mcp/protocol/openid-connect/auth",
+            "registration_endpoint": "https://kc.example.com/realms/mcp/clients-registrations/openid-connect",
+            "jwks_uri": "https://kc.example.com/realms/mcp/protocol/openid-connect/certs",
+        });
+        let doc = adapt_metadata(
+            &keycloak(),
+            upstream.to_string().as_bytes(),
+            RESOURCE,
+            "https://gw/reg",
+        )
+        .unwrap();
+        let doc: Value = serde_json::from_str(&doc).unwrap();
+        assert_eq!(doc["issuer"], RESOURCE);
+        assert_eq!(doc["registration_endpoint"], "https://gw/reg");
+        assert_eq!(
+            doc["authorization_endpoint"],
+            upstream["authorization_endpoint"]
+        );
+        assert_eq!(doc["jwks_uri"], upstream["jwks_uri"]);
+    }
+
+    #[test]
+    fn auth0_authorization_endpoint_gets_exactly_one_encoded_audience() {
+        let auth0 = config(
+            json!({"auth0": {}}),
+            json!({"audiences": ["https://api.example.com/mcp tools&x"]}),
+        );
+        for (endpoint, expected) in [
+            (
+                "https://t.auth0.com/authorize",
+                "https://t.auth0.com/authorize?audience=https%3A%2F%2Fapi.example.com%2Fmcp%20tools%26x",
+            ),
+            (
+                "https://t.auth0.com/authorize?connection=gh&audience=old",
+                "https://t.auth0.com/authorize?connection=gh&audience=https%3A%2F%2Fapi.example.com%2Fmcp%20tools%26x",
+            ),
+        ] {
+            let upstream =
+                json!({"issuer": "https://t.auth0.com/", "authorization_endpoint": endpoint});
+            let doc = adapt_metadata(
+                &auth0,
+                upstream.to_string().as_bytes(),
+                RESOURCE,
+                "https://gw/reg",
+            )
+            .unwrap();
+            let doc: Value = serde_json::from_str(&doc).unwrap();
+            assert_eq!(doc["authorization_endpoint"], expected);
+            // No clientId and not Keycloak: the provider's own registration stays advertised.
+            assert!(doc.get("registration_endpoint").is_none());
+        }
+        assert_eq!(
+            with_query_param("https://h/a?b=1#frag", "audience", "x"),
+            "https://h/a?b=1&audience=x#frag"
+        );
+    }
+
+    #[test]
+    fn bad_upstream_answers_become_gateway_errors() {
+        let config = keycloak();
+        let kind = IdpCallKind::Metadata {
+            gateway_issuer: RESOURCE.into(),
+            registration_url: "https://gw/reg".into(),
+        };
+        let cases = [
+            (
+                IdpAnswer::Response {
+                    status: 200,
+                    content_type: None,
+                    body: b"not json",
+                },
+                502,
+            ),
+            (
+                IdpAnswer::Response {
+                    status: 200,
+                    content_type: None,
+                    body: b"[1]",
+                },
+                502,
+            ),
+            (
+                IdpAnswer::Response {
+                    status: 404,
+                    content_type: None,
+                    body: b"{}",
+                },
+                502,
+            ),
+            (IdpAnswer::Unavailable("timeout"), 503),
+        ];
+        for (answer, status) in cases {
+            let reply = finish(&config, &kind, answer, b"", 0);
+            assert_eq!(reply.status, status);
+            let body: Value = serde_json::from_str(&reply.body).unwrap();
+            assert_eq!(body["error"], "temporarily_unavailable");
+        }
+        let huge = vec![b' '; MAX_METADATA_BYTES + 1];
+        assert!(adapt_metadata(&config, &huge, RESOURCE, "r").is_err());
+    }
+
+    #[test]
+    fn forwarded_registration_keeps_the_providers_status_and_body() {
+        let answer = IdpAnswer::Response {
+            status: 201,
+            content_type: Some("application/json"),
+            body: br#"{"client_id":"abc"}"#,
+        };
+        let reply = finish(&keycloak(), &IdpCallKind::Registration, answer, b"{}", 0);
+        assert_eq!(reply.status, 201);
+        assert_eq!(reply.body, r#"{"client_id":"abc"}"#);
+        let down = finish(
+            &keycloak(),
+            &IdpCallKind::Registration,
+            IdpAnswer::Unavailable("x"),
+            b"{}",
+            0,
+        );
+        assert_eq!(down.status, 503);
+    }
+
+    #[test]
+    fn local_registration_echoes_redirect_uris_per_rfc_7591() {
+        let kind = IdpCallKind::LocalRegistration {
+            client_id: "pre".into(),
+        };
+        let body = br#"{"redirect_uris":["http://127.0.0.1:6274/oauth/callback"],"client_name":"Inspector"}"#;
+        let reply = finish(
+            &keycloak(),
+            &kind,
+            IdpAnswer::Unavailable("local"),
+            body,
+            1_700_000_000,
+        );
+        assert_eq!(reply.status, 201);
+        let doc: Value = serde_json::from_str(&reply.body).unwrap();
+        assert_eq!(doc["client_id"], "pre");
+        assert_eq!(
+            doc["redirect_uris"],
+            json!(["http://127.0.0.1:6274/oauth/callback"])
+        );
+        assert_eq!(doc["client_name"], "Inspector");
+        assert_eq!(doc["client_id_issued_at"], 1_700_000_000);
+        for bad in [
+            &b"{}"[..],
+            b"nope",
+            br#"{"redirect_uris":[]}"#,
+            br#"{"redirect_uris":[1]}"#,
+        ] {
+            let reply = finish(&keycloak(), &kind, IdpAnswer::Unavailable("local"), bad, 0);
+            assert_eq!(reply.status, 400, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn the_gateway_serves_public_keys_only() {
+        let mut with_private = jwks(&["rsa"]);
+        with_private["keys"][0] = private_jwk("rsa");
+        let config = config(
+            json!({"keycloak": {"cluster": "kc"}}),
+            json!({"jwks": {"inline": with_private}}),
+        );
+        let KeySource::Inline(keys) = &config.keys else {
+            panic!("inline keys")
+        };
+        for path in [
+            "/.well-known/jwks.json",
+            "/realms/mcp/protocol/openid-connect/certs",
+        ] {
+            let decision = decide(
+                &config,
+                &request("GET", path),
+                KeyState::Ready {
+                    keys,
+                    may_refetch: false,
+                },
+                0,
+            );
+            let Decision::Respond { reply, .. } = decision else {
+                panic!("{path} is served by the gateway");
+            };
+            assert_eq!(reply.status, 200);
+            let doc: Value = serde_json::from_str(&reply.body).unwrap();
+            let key = &doc["keys"][0];
+            assert_eq!(key["kid"], "rsa-1");
+            assert!(key.get("n").is_some() && key.get("e").is_some());
+            for private in ["d", "p", "q"] {
+                assert!(key.get(private).is_none(), "{private} must never be served");
+            }
+        }
+        let Decision::FetchKeys { .. } = decide(
+            &config,
+            &request("GET", "/.well-known/jwks.json"),
+            KeyState::Missing { may_fetch: true },
+            0,
+        ) else {
+            panic!("missing keys are fetched first");
+        };
+    }
+}

@@ -1,0 +1,322 @@
+//! Request and response bodies for `mcpAuthorization`: buffers the JSON-RPC request body (up
+//! to the bound), asks the core for a verdict, and splices filtered list responses into JSON
+//! bodies and SSE streams. Every decision is made in `crate::core::authz`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{Action, BufferType, MapType};
+
+use crate::core::authz::listing::{self, ListCall, SseRewriter};
+use crate::core::authz::rules::Subject;
+use crate::core::authz::{McpAuthorization, Verdict, too_large_reply};
+use crate::core::config::Config;
+use crate::core::decision::{Decision, LocalReply, Outcome};
+use crate::core::request::Request;
+
+/// One HTTP exchange's authorization state.
+pub type Shared = Rc<RefCell<Exchange>>;
+
+thread_local! {
+    /// Exchanges paused for keys before their authentication was decided, by context id.
+    static WAITING: RefCell<Vec<(u32, Shared)>> = const { RefCell::new(Vec::new()) };
+}
+
+#[derive(Default)]
+pub struct Exchange {
+    request: RequestPhase,
+    response: ResponsePhase,
+}
+
+#[derive(Default)]
+enum RequestPhase {
+    /// Not subject to `mcpAuthorization` (or already decided).
+    #[default]
+    Off,
+    /// Paused for keys: Envoy holds the body until authentication is decided.
+    AwaitingDecision,
+    /// Authenticated (or passed by mode): the body decides.
+    Inspecting(Box<Inspection>),
+    /// Forwarded after inspection: these list calls' responses are filtered.
+    Forwarded(Box<Inspection>, Vec<ListCall>),
+}
+
+/// What inspecting a request needs.
+pub struct Inspection {
+    authz: Arc<McpAuthorization>,
+    subject: Subject,
+    metadata_url: String,
+}
+
+#[derive(Default)]
+enum ResponsePhase {
+    #[default]
+    Pass,
+    Json(Box<Inspection>, Vec<ListCall>),
+    Sse(Box<Inspection>, SseRewriter),
+    /// An encoded body: replaced by JSON-RPC errors for these calls.
+    Refuse(Vec<ListCall>),
+    /// The body was replaced already; drop the rest.
+    Drop,
+}
+
+pub fn new_exchange() -> Shared {
+    Rc::new(RefCell::new(Exchange::default()))
+}
+
+/// Whether `decision` forwards a request whose body `mcpAuthorization` must read, and what
+/// reading it needs. Only `POST`s that pass authentication are inspected; without a valid token
+/// (optional / permissive modes) the rules see an empty `jwt`.
+pub fn prepare(config: &Config, request: &Request, decision: &Decision) -> Option<Inspection> {
+    let authz = config.mcp_authorization.as_ref()?;
+    if !authz.is_active() || request.method != "POST" {
+        return None;
+    }
+    let claims = match decision {
+        Decision::Forward {
+            outcome: Outcome::Allowed { claims, .. },
+            ..
+        } => Some(claims.as_map()),
+        Decision::Forward {
+            outcome: Outcome::Unauthenticated { .. },
+            ..
+        } => None,
+        _ => return None,
+    };
+    Some(Inspection {
+        authz: Arc::clone(authz),
+        subject: authz.subject(claims, &request.headers),
+        metadata_url: config.metadata.metadata_url(request),
+    })
+}
+
+/// After the headers' decision was carried out (`action`): a request with a body to inspect
+/// has its body held (`on_http_request_body`) until it is decided.
+///
+/// The headers themselves go on: Envoy turns a paused `on_http_request_headers` into
+/// `StopAllIteration`, which would also keep the body from this filter. A denied request is
+/// answered locally before any of its body reaches the upstream, which then sees a reset.
+pub fn after_headers(
+    exchange: &Shared,
+    inspection: Option<Inspection>,
+    action: Action,
+    end_of_stream: bool,
+) -> Action {
+    if let (Action::Continue, Some(inspection), false) = (action, inspection, end_of_stream) {
+        inspect_body(&mut exchange.borrow_mut(), inspection);
+    }
+    action
+}
+
+fn inspect_body(exchange: &mut Exchange, inspection: Inspection) {
+    // List responses must arrive uncompressed to be filtered.
+    let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, "accept-encoding", None);
+    exchange.request = RequestPhase::Inspecting(Box::new(inspection));
+}
+
+/// The request pauses for keys; a body, if any, reaches this filter after it resumes.
+pub fn await_keys(context_id: u32, exchange: &Shared, end_of_stream: bool) {
+    exchange.borrow_mut().request = if end_of_stream {
+        RequestPhase::Off
+    } else {
+        RequestPhase::AwaitingDecision
+    };
+    WAITING.with(|w| w.borrow_mut().push((context_id, Rc::clone(exchange))));
+}
+
+/// After a paused request was decided (on its effective context). Returns whether to resume.
+pub fn after_keys(context_id: u32, inspection: Option<Inspection>, action: Action) -> bool {
+    let exchange = WAITING.with(|w| {
+        let mut waiting = w.borrow_mut();
+        let index = waiting.iter().position(|(id, _)| *id == context_id)?;
+        Some(waiting.swap_remove(index).1)
+    });
+    let resume = matches!(action, Action::Continue);
+    let Some(exchange) = exchange else {
+        return resume;
+    };
+    let mut state = exchange.borrow_mut();
+    let awaiting = matches!(state.request, RequestPhase::AwaitingDecision);
+    state.request = RequestPhase::Off;
+    if let (true, true, Some(inspection)) = (resume, awaiting, inspection) {
+        inspect_body(&mut state, inspection);
+    }
+    resume
+}
+
+/// Forgets a finished exchange.
+pub fn forget(context_id: u32) {
+    WAITING.with(|w| w.borrow_mut().retain(|(id, _)| *id != context_id));
+}
+
+/// `on_http_request_body`.
+pub fn request_body(exchange: &Shared, body_size: usize, end_of_stream: bool) -> Action {
+    let mut state = exchange.borrow_mut();
+    match &state.request {
+        RequestPhase::Off | RequestPhase::Forwarded(..) => Action::Continue,
+        // Not expected (Envoy holds the body of a paused request); keep it until decided.
+        RequestPhase::AwaitingDecision => Action::Pause,
+        RequestPhase::Inspecting(inspection) => {
+            if body_size > inspection.authz.max_request_body_bytes {
+                state.request = RequestPhase::Off;
+                send(&too_large_reply());
+                return Action::Pause;
+            }
+            if !end_of_stream {
+                return Action::Pause;
+            }
+            inspect(&mut state, body_size)
+        }
+    }
+}
+
+/// Reads the whole buffered request body and carries out the verdict.
+fn inspect(state: &mut Exchange, body_size: usize) -> Action {
+    let RequestPhase::Inspecting(inspection) = std::mem::take(&mut state.request) else {
+        return Action::Continue;
+    };
+    let body = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, body_size)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let verdict =
+        inspection
+            .authz
+            .check_request(&inspection.subject, &body, &inspection.metadata_url);
+    match verdict {
+        Verdict::Forward { lists } => {
+            state.request = RequestPhase::Forwarded(inspection, lists);
+            Action::Continue
+        }
+        Verdict::Respond(reply) => {
+            log::debug!(
+                "mcp_authn: mcpAuthorization answered {} locally",
+                reply.status
+            );
+            send(&reply);
+            Action::Pause
+        }
+    }
+}
+
+/// `on_http_response_headers`: picks how the body is filtered, and drops `content-length`
+/// when it may change.
+pub fn response_headers(exchange: &Shared) -> Action {
+    let mut state = exchange.borrow_mut();
+    let RequestPhase::Forwarded(inspection, lists) = std::mem::take(&mut state.request) else {
+        return Action::Continue;
+    };
+    if lists.is_empty() {
+        return Action::Continue;
+    }
+    let header = |name: &str| {
+        hostcalls::get_map_value(MapType::HttpResponseHeaders, name)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    };
+    if header(":status") != "200" {
+        return Action::Continue;
+    }
+    let content_type = header("content-type");
+    let encoding = header("content-encoding");
+    let max = inspection.authz.max_list_response_bytes;
+    state.response = if !encoding.is_empty() && encoding != "identity" {
+        // Cannot be read (accept-encoding was removed, so the upstream ignored that): the
+        // body becomes a JSON-RPC error per list call rather than pass unfiltered.
+        let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, "content-encoding", None);
+        let _ = hostcalls::set_map_value(
+            MapType::HttpResponseHeaders,
+            "content-type",
+            Some("application/json"),
+        );
+        ResponsePhase::Refuse(lists)
+    } else if content_type.starts_with("text/event-stream") {
+        ResponsePhase::Sse(inspection, SseRewriter::new(lists, max))
+    } else if content_type.starts_with("application/json") {
+        ResponsePhase::Json(inspection, lists)
+    } else {
+        return Action::Continue;
+    };
+    let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, "content-length", None);
+    Action::Continue
+}
+
+/// `on_http_response_body`.
+pub fn response_body(exchange: &Shared, body_size: usize, end_of_stream: bool) -> Action {
+    let mut state = exchange.borrow_mut();
+    match &mut state.response {
+        ResponsePhase::Pass => Action::Continue,
+        ResponsePhase::Drop => {
+            replace_response(body_size, &[]);
+            Action::Continue
+        }
+        ResponsePhase::Refuse(lists) => {
+            let body =
+                listing::error_body(lists, "list response is encoded and cannot be filtered");
+            replace_response(body_size, &body);
+            state.response = ResponsePhase::Drop;
+            Action::Continue
+        }
+        ResponsePhase::Json(inspection, lists) => {
+            if body_size > inspection.authz.max_list_response_bytes {
+                log::warn!(
+                    "mcp_authn: list response over maxListResponseBytes replaced by an error"
+                );
+                let body = listing::too_large_body(lists);
+                replace_response(body_size, &body);
+                state.response = ResponsePhase::Drop;
+                return Action::Continue;
+            }
+            if !end_of_stream {
+                return Action::Pause; // Envoy buffers until the end
+            }
+            let body = read_response(body_size);
+            if let Some(filtered) =
+                listing::filter_json(&inspection.authz, &inspection.subject, lists, &body)
+            {
+                replace_response(body_size, &filtered);
+            }
+            Action::Continue
+        }
+        ResponsePhase::Sse(inspection, rewriter) => {
+            let chunk = read_response(body_size);
+            let out = rewriter.push(
+                &inspection.authz,
+                &inspection.subject,
+                &chunk,
+                end_of_stream,
+            );
+            if out != chunk {
+                replace_response(body_size, &out);
+            }
+            if rewriter.dropped() > 0 {
+                log::warn!("mcp_authn: SSE event over maxListResponseBytes dropped");
+            }
+            Action::Continue
+        }
+    }
+}
+
+fn read_response(size: usize) -> Vec<u8> {
+    hostcalls::get_buffer(BufferType::HttpResponseBody, 0, size)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+fn replace_response(size: usize, bytes: &[u8]) {
+    let _ = hostcalls::set_buffer(BufferType::HttpResponseBody, 0, size, bytes);
+}
+
+fn send(reply: &LocalReply) {
+    let headers: Vec<(&str, &str)> = reply
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let _ = hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes()));
+}

@@ -16,6 +16,7 @@ fi
 
 "$ROOT/scripts/setup-envoy.sh" >/dev/null
 "$ROOT/scripts/setup-peers.sh"
+"$ROOT/scripts/setup-idp.sh" >/dev/null  # the real OpenID provider for test_idp (npm)
 
 cd "$ROOT/tests/e2e"
 if [[ $# -eq 0 ]]; then

@@ -141,6 +141,12 @@ def _static_cluster(name, port):
     }
 
 
+def add_cluster(config, name, port):
+    """Add a STATIC cluster `name` at 127.0.0.1:`port` to a `bootstrap()` dict."""
+    config["static_resources"]["clusters"].append(_static_cluster(name, port))
+    return config
+
+
 def _address(port):
     return {"socket_address": {"address": "127.0.0.1", "port_value": port}}
 

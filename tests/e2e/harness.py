@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import shutil
 import socket
 import subprocess
 import sys
@@ -281,3 +282,37 @@ class Envoy:
 
 def new_log_dir(prefix):
     return tempfile.mkdtemp(prefix=f"mcp-authn-e2e-{prefix}-")
+
+
+class KeepsLogsOnFailure:
+    """unittest.TestCase mixin: a class's log folder is deleted after a clean run, kept (and the
+    `failure_report()` printed) when set-up or any test fails."""
+
+    @classmethod
+    def keep_logs_until_done(cls):
+        """Call first in setUpClass; call `cls.setup_done()` once set-up succeeded."""
+        cls.log_dir = new_log_dir(cls.__name__)
+        cls.keep_logs = True
+        cls.addClassCleanup(cls._remove_logs)
+
+    @classmethod
+    def setup_done(cls):
+        cls.keep_logs = False
+
+    @classmethod
+    def _remove_logs(cls):
+        if cls.keep_logs:
+            print(f"\nlogs kept in {cls.log_dir}", file=sys.stderr)
+        else:
+            shutil.rmtree(cls.log_dir, ignore_errors=True)
+
+    def failure_report(self):
+        return f"Envoy log tail:\n{self.envoy.process.log_tail()}"
+
+    def run(self, result=None):
+        before = len(result.failures) + len(result.errors) if result else 0
+        outcome = super().run(result)
+        if result and len(result.failures) + len(result.errors) > before:
+            type(self).keep_logs = True
+            print(f"\n--- {self.id()} ---\n{self.failure_report()}\n--- end ---", file=sys.stderr)
+        return outcome

@@ -12,7 +12,6 @@ JSON bodies (`/json/mcp`), so list filtering is checked in both forms.
 
 import json
 import os
-import shutil
 import sys
 import unittest
 
@@ -159,14 +158,12 @@ def sdk_session(url, token, denied_tool=None, timeout=30):
     return anyio.run(bounded)
 
 
-class AuthzTest(unittest.TestCase):
+class AuthzTest(harness.KeepsLogsOnFailure, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         if not os.path.isfile(harness.WASM_PATH):
             raise RuntimeError(f"{harness.WASM_PATH} is missing: build it with scripts/build.sh")
-        cls.log_dir = harness.new_log_dir(cls.__name__)
-        cls.keep_logs = True
-        cls.addClassCleanup(cls.remove_logs)
+        cls.keep_logs_until_done()
         cls.sse_server, sse_port = start_demo_server(cls.log_dir, PATHS["sse"], "sse")
         cls.addClassCleanup(cls.sse_server.stop)
         cls.json_server, json_port = start_demo_server(cls.log_dir, PATHS["json"], "json")
@@ -205,22 +202,7 @@ class AuthzTest(unittest.TestCase):
         )
         cls.addClassCleanup(cls.envoy.stop)
         cls.envoy.wait_ready()
-        cls.keep_logs = False
-
-    @classmethod
-    def remove_logs(cls):
-        if cls.keep_logs:
-            print(f"\nlogs kept in {cls.log_dir}", file=sys.stderr)
-        else:
-            shutil.rmtree(cls.log_dir, ignore_errors=True)
-
-    def run(self, result=None):
-        before = len(result.failures) + len(result.errors) if result else 0
-        outcome = super().run(result)
-        if result and len(result.failures) + len(result.errors) > before:
-            type(self).keep_logs = True
-            print(f"\n--- {self.id()}: Envoy log tail ---\n{self.envoy.process.log_tail()}", file=sys.stderr)
-        return outcome
+        cls.setup_done()
 
     def token(self, user):
         claims, _ = USERS[user]

@@ -8,8 +8,6 @@ Envoy so no other test's traffic can disturb them.
 
 import json
 import os
-import shutil
-import sys
 import time
 import unittest
 
@@ -41,7 +39,7 @@ INITIALIZE = json.dumps(
 )
 
 
-class EnvoyCase(unittest.TestCase):
+class EnvoyCase(harness.KeepsLogsOnFailure, unittest.TestCase):
     """Starts upstream, JWKS server and Envoy for the class; stops them after."""
 
     MODE = "strict"
@@ -52,9 +50,7 @@ class EnvoyCase(unittest.TestCase):
     def setUpClass(cls):
         if not os.path.isfile(harness.WASM_PATH):
             raise RuntimeError(f"{harness.WASM_PATH} is missing: build it with scripts/build.sh")
-        cls.log_dir = harness.new_log_dir(cls.__name__)
-        cls.keep_logs = True  # until set-up succeeds and no test fails
-        cls.addClassCleanup(cls.remove_logs)
+        cls.keep_logs_until_done()
         cls.upstream, upstream_port = harness.start_mcp_server(cls.log_dir)
         cls.addClassCleanup(cls.upstream.stop)
 
@@ -82,15 +78,7 @@ class EnvoyCase(unittest.TestCase):
         )
         cls.addClassCleanup(cls.envoy.stop)
         cls.envoy.wait_ready()
-        cls.keep_logs = False
-
-    @classmethod
-    def remove_logs(cls):
-        """Runs last (cleanups are LIFO); logs of a failed class are kept."""
-        if cls.keep_logs:
-            print(f"\nlogs kept in {cls.log_dir}", file=sys.stderr)
-        else:
-            shutil.rmtree(cls.log_dir, ignore_errors=True)
+        cls.setup_done()
 
     @classmethod
     def plugin_config(cls):
@@ -107,19 +95,6 @@ class EnvoyCase(unittest.TestCase):
             "resourceMetadata": {"resource": cls.resource},
             "mode": cls.MODE,
         }
-
-    def run(self, result=None):
-        """Print the tail of Envoy's log when this test fails or errors."""
-        before = len(result.failures) + len(result.errors) if result else 0
-        outcome = super().run(result)
-        if result and len(result.failures) + len(result.errors) > before:
-            type(self).keep_logs = True
-            print(
-                f"\n--- {self.id()}: Envoy log tail ({self.envoy.process.log_path}) ---\n"
-                f"{self.envoy.process.log_tail()}\n--- end ---",
-                file=sys.stderr,
-            )
-        return outcome
 
     # -- helpers ---------------------------------------------------------
 

@@ -12,7 +12,6 @@ belong to that class alone and every hop can be asserted, not only the final res
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -269,7 +268,7 @@ def buffer_registration(config):
 # -- the test cases ----------------------------------------------------------------------
 
 
-class IdpCase(unittest.TestCase):
+class IdpCase(harness.KeepsLogsOnFailure, unittest.TestCase):
     """One IdP, one MCP upstream and one Envoy (cluster `idp` -> the IdP) per class."""
 
     LAYOUT = "standard"
@@ -293,9 +292,7 @@ class IdpCase(unittest.TestCase):
     def setUpClass(cls):
         if not os.path.isfile(harness.WASM_PATH):
             raise RuntimeError(f"{harness.WASM_PATH} is missing: build it with scripts/build.sh")
-        cls.log_dir = harness.new_log_dir(cls.__name__)
-        cls.keep_logs = True
-        cls.addClassCleanup(cls.remove_logs)
+        cls.keep_logs_until_done()
         started = time.monotonic()
         cls.upstream, cls.upstream_port = harness.start_mcp_server(cls.log_dir)
         cls.addClassCleanup(cls.upstream.stop)
@@ -322,26 +319,11 @@ class IdpCase(unittest.TestCase):
         cls.addClassCleanup(cls.envoy.stop)
         cls.envoy.wait_ready()
         cls.startup_seconds = time.monotonic() - started
-        cls.keep_logs = False
+        cls.setup_done()
 
-    @classmethod
-    def remove_logs(cls):
-        if cls.keep_logs:
-            print(f"\nlogs kept in {cls.log_dir}", file=sys.stderr)
-        else:
-            shutil.rmtree(cls.log_dir, ignore_errors=True)
-
-    def run(self, result=None):
-        before = len(result.failures) + len(result.errors) if result else 0
-        outcome = super().run(result)
-        if result and len(result.failures) + len(result.errors) > before:
-            type(self).keep_logs = True
-            print(
-                f"\n--- {self.id()}: Envoy log tail ---\n{self.envoy.process.log_tail(40)}\n"
-                f"--- IdP log tail ---\n{self.idp.process.log_tail(40)}\n--- end ---",
-                file=sys.stderr,
-            )
-        return outcome
+    def failure_report(self):
+        return (f"Envoy log tail:\n{self.envoy.process.log_tail(40)}\n"
+                f"IdP log tail:\n{self.idp.process.log_tail(40)}")
 
     # -- helpers -----------------------------------------------------------------------
 

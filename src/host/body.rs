@@ -13,8 +13,10 @@ use crate::core::authz::listing::{self, ListCall, SseRewriter};
 use crate::core::authz::rules::Subject;
 use crate::core::authz::{McpAuthorization, Verdict, too_large_reply};
 use crate::core::config::Config;
-use crate::core::decision::{Decision, LocalReply, Outcome};
+use crate::core::decision::{Decision, Outcome};
 use crate::core::request::Request;
+
+use super::http::send;
 
 /// One HTTP exchange's authorization state.
 pub type Shared = Rc<RefCell<Exchange>>;
@@ -310,13 +312,4 @@ fn read_response(size: usize) -> Vec<u8> {
 
 fn replace_response(size: usize, bytes: &[u8]) {
     let _ = hostcalls::set_buffer(BufferType::HttpResponseBody, 0, size, bytes);
-}
-
-fn send(reply: &LocalReply) {
-    let headers: Vec<(&str, &str)> = reply
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    let _ = hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes()));
 }

@@ -221,7 +221,7 @@ fn carry_out(worker: &Worker, decision: Decision) -> Action {
 }
 
 /// Sends a local reply on the current stream.
-fn send(reply: &LocalReply) {
+pub(super) fn send(reply: &LocalReply) {
     let headers: Vec<(&str, &str)> = reply
         .headers
         .iter()

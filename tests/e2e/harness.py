@@ -284,9 +284,23 @@ def new_log_dir(prefix):
     return tempfile.mkdtemp(prefix=f"mcp-authn-e2e-{prefix}-")
 
 
-class KeepsLogsOnFailure:
-    """unittest.TestCase mixin: a class's log folder is deleted after a clean run, kept (and the
-    `failure_report()` printed) when set-up or any test fails."""
+class ReportsFailures:
+    """unittest.TestCase mixin: `on_test_failure()` runs after a test that failed or errored."""
+
+    def on_test_failure(self):
+        pass
+
+    def run(self, result=None):
+        before = len(result.failures) + len(result.errors) if result else 0
+        outcome = super().run(result)
+        if result and len(result.failures) + len(result.errors) > before:
+            self.on_test_failure()
+        return outcome
+
+
+class KeepsLogsOnFailure(ReportsFailures):
+    """A class's log folder is deleted after a clean run, kept (and the `failure_report()`
+    printed) when set-up or any test fails."""
 
     @classmethod
     def keep_logs_until_done(cls):
@@ -309,10 +323,6 @@ class KeepsLogsOnFailure:
     def failure_report(self):
         return f"Envoy log tail:\n{self.envoy.process.log_tail()}"
 
-    def run(self, result=None):
-        before = len(result.failures) + len(result.errors) if result else 0
-        outcome = super().run(result)
-        if result and len(result.failures) + len(result.errors) > before:
-            type(self).keep_logs = True
-            print(f"\n--- {self.id()} ---\n{self.failure_report()}\n--- end ---", file=sys.stderr)
-        return outcome
+    def on_test_failure(self):
+        type(self).keep_logs = True
+        print(f"\n--- {self.id()} ---\n{self.failure_report()}\n--- end ---", file=sys.stderr)

@@ -19,7 +19,7 @@ EC_KEY = tokens.SigningKey.p256()
 ATTACKER_KEY = tokens.SigningKey.rsa()
 
 
-class AttackCorpusTest(unittest.TestCase):
+class AttackCorpusTest(harness.ReportsFailures, unittest.TestCase):
     MODE = "strict"
 
     @classmethod
@@ -31,12 +31,8 @@ class AttackCorpusTest(unittest.TestCase):
         cls.ctx = attacks.Context(RSA_KEY, EC_KEY, ATTACKER_KEY, cls.stack.issuer, cls.stack.resource,
                                   cls.attacker_jwks.url)
 
-    def run(self, result=None):
-        before = len(result.failures) + len(result.errors) if result else 0
-        outcome = super().run(result)
-        if result and len(result.failures) + len(result.errors) > before:
-            self.stack.report_failure()
-        return outcome
+    def on_test_failure(self):
+        self.stack.report_failure()
 
     def send(self, case):
         headers = [("content-type", "application/json")]

@@ -22,7 +22,7 @@ from stack import Stack, raw_request
 KEY = tokens.SigningKey.rsa()
 
 
-class FaultCase(unittest.TestCase):
+class FaultCase(harness.ReportsFailures, unittest.TestCase):
     """One stack per class; helpers to send tokens and read the filter's log."""
 
     @classmethod
@@ -31,12 +31,8 @@ class FaultCase(unittest.TestCase):
         cls.addClassCleanup(cls.stack.stop)
         cls.published = [KEY]
 
-    def run(self, result=None):
-        before = len(result.failures) + len(result.errors) if result else 0
-        outcome = super().run(result)
-        if result and len(result.failures) + len(result.errors) > before:
-            self.stack.report_failure()
-        return outcome
+    def on_test_failure(self):
+        self.stack.report_failure()
 
     def send(self, key):
         token = tokens.mint(key, iss=self.stack.issuer, aud=self.stack.resource)

@@ -94,7 +94,7 @@ fn check_config(args: &[String]) -> Result<ExitCode, BadInput> {
             json!({"inline": {"usableKeys": set.keys().len(), "skippedKeys": set.skipped().len()}})
         }
         KeySource::Remote(remote) => json!({
-            "url": format!("{}{}", remote.url.origin(), remote.url.path_and_query),
+            "url": remote.location.describe(),
             "cluster": remote.cluster,
             "timeoutMs": remote.timeout_ms,
             "cacheDurationSeconds": remote.cache_duration_secs,
@@ -145,9 +145,8 @@ fn verify(args: &[String]) -> Result<ExitCode, BadInput> {
         (None, KeySource::Inline(set)) => set.as_ref(),
         (None, KeySource::Remote(remote)) => {
             return Err(BadInput(format!(
-                "the config fetches keys from {}{}; save that JWKS and pass --jwks FILE",
-                remote.url.origin(),
-                remote.url.path_and_query
+                "the config fetches keys from {}; save that JWKS and pass --jwks FILE",
+                remote.location.describe()
             )));
         }
     };

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use super::authz::{McpAuthorization, RawMcpAuthorization};
 use super::jwks::KeySet;
 use super::metadata::ResourceMetadata;
+use super::provider::upstream_metadata_path;
 use super::token_cache::CachePolicy;
 use super::url::HttpUrl;
 
@@ -132,11 +133,45 @@ pub enum KeySource {
 /// A JWKS fetched through an Envoy cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteJwks {
-    pub url: HttpUrl,
+    pub location: JwksLocation,
     pub cluster: String,
     pub timeout_ms: u64,
     pub cache_duration_secs: u64,
     pub min_refresh_interval_secs: u64,
+}
+
+/// Where a remote JWKS is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksLocation {
+    /// A fixed URL: configured, or derived from the issuer and provider.
+    Url(HttpUrl),
+    /// The `jwks_uri` named by the provider's metadata document at `metadata`, looked up
+    /// before the first fetch and again after a fetch from it fails.
+    Discovered { metadata: HttpUrl },
+}
+
+impl JwksLocation {
+    /// For logs and `check-config`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Url(url) => format!("{}{}", url.origin(), url.path_and_query),
+            Self::Discovered { metadata } => format!(
+                "jwks_uri of {}{}",
+                metadata.origin(),
+                metadata.path_and_query
+            ),
+        }
+    }
+}
+
+impl RemoteJwks {
+    /// How long a whole fetch may take: one call, or two when the URL is discovered first.
+    pub fn fetch_budget_ms(&self) -> u64 {
+        match self.location {
+            JwksLocation::Url(_) => self.timeout_ms,
+            JwksLocation::Discovered { .. } => self.timeout_ms.saturating_mul(2),
+        }
+    }
 }
 
 /// How claims are checked once the signature holds.
@@ -369,7 +404,10 @@ impl Config {
                 format!("must be between 64 and {MAX_TOKEN_BYTES_LIMIT}"),
             ));
         }
-        let keys = key_source(raw.jwks, &raw.issuer, provider)?;
+        let keys = match raw.jwks {
+            Some(jwks) => key_source(jwks, &raw.issuer, provider)?,
+            None => discovered_keys(&raw.issuer, provider, provider_options.cluster.as_deref())?,
+        };
         let provider = match provider {
             None => None,
             Some(kind) => Some(provider_config(kind, provider_options, &raw.issuer, &keys)?),
@@ -420,17 +458,10 @@ impl Config {
 }
 
 fn key_source(
-    raw: Option<RawJwks>,
+    raw: RawJwks,
     issuer: &str,
     provider: Option<Provider>,
 ) -> Result<KeySource, ConfigError> {
-    let Some(raw) = raw else {
-        return Err(ConfigError::new(
-            "jwks",
-            "required: inline keys ({\"inline\": {...}}) or the Envoy cluster to fetch them \
-             through ({\"cluster\": \"...\"}, with an optional url)",
-        ));
-    };
     if let Some(inline) = raw.inline {
         for (field, set) in [
             ("url", raw.url.is_some()),
@@ -478,31 +509,92 @@ fn key_source(
         None => (derived_jwks_url(issuer, provider), "issuer"),
     };
     let url = HttpUrl::parse(&url).map_err(|m| ConfigError::new(url_path, m))?;
-    let timeout_ms = bounded(
+    let (timeout_ms, cache_duration_secs, min_refresh_interval_secs) = fetch_timings(
         raw.timeout_ms,
-        DEFAULT_JWKS_TIMEOUT_MS,
-        JWKS_TIMEOUT_MS_RANGE,
-        "jwks.timeoutMs",
-    )?;
-    let cache_duration_secs = bounded(
         raw.cache_duration_seconds,
-        DEFAULT_CACHE_SECS,
-        CACHE_SECS_RANGE,
-        "jwks.cacheDurationSeconds",
-    )?;
-    let min_refresh_interval_secs = bounded(
         raw.min_refresh_interval_seconds,
-        DEFAULT_MIN_REFRESH_SECS,
-        MIN_REFRESH_SECS_RANGE,
-        "jwks.minRefreshIntervalSeconds",
     )?;
     Ok(KeySource::Remote(RemoteJwks {
-        url,
+        location: JwksLocation::Url(url),
         cluster,
         timeout_ms,
         cache_duration_secs,
         min_refresh_interval_secs,
     }))
+}
+
+/// `jwks` omitted: the keys are found through the provider's own metadata (`jwks_uri`),
+/// fetched through the provider's cluster.
+fn discovered_keys(
+    issuer: &str,
+    provider: Option<Provider>,
+    cluster: Option<&str>,
+) -> Result<KeySource, ConfigError> {
+    let Some(kind) = provider else {
+        return Err(ConfigError::new(
+            "jwks",
+            "required: inline keys ({\"inline\": {...}}), the Envoy cluster to fetch them \
+             through ({\"cluster\": \"...\"}, with an optional url), or a provider with a \
+             cluster to discover them from",
+        ));
+    };
+    let field = format!("provider.{}.cluster", kind.name());
+    let cluster = match cluster {
+        Some("") => return Err(ConfigError::new(field, "must not be empty")),
+        Some(cluster) => cluster.to_string(),
+        None => {
+            return Err(ConfigError::new(
+                field,
+                "required when jwks is omitted: the Envoy cluster the keys are discovered through",
+            ));
+        }
+    };
+    let issuer = HttpUrl::parse(issuer).map_err(|m| {
+        ConfigError::new(
+            "issuer",
+            format!("{m} (discovering the JWKS needs a URL issuer)"),
+        )
+    })?;
+    let metadata = HttpUrl {
+        path_and_query: upstream_metadata_path(kind, &issuer),
+        ..issuer
+    };
+    let (timeout_ms, cache_duration_secs, min_refresh_interval_secs) =
+        fetch_timings(None, None, None)?;
+    Ok(KeySource::Remote(RemoteJwks {
+        location: JwksLocation::Discovered { metadata },
+        cluster,
+        timeout_ms,
+        cache_duration_secs,
+        min_refresh_interval_secs,
+    }))
+}
+
+/// `timeoutMs`, `cacheDurationSeconds` and `minRefreshIntervalSeconds`, bounded.
+fn fetch_timings(
+    timeout_ms: Option<u64>,
+    cache_duration_secs: Option<u64>,
+    min_refresh_interval_secs: Option<u64>,
+) -> Result<(u64, u64, u64), ConfigError> {
+    let timeout_ms = bounded(
+        timeout_ms,
+        DEFAULT_JWKS_TIMEOUT_MS,
+        JWKS_TIMEOUT_MS_RANGE,
+        "jwks.timeoutMs",
+    )?;
+    let cache_duration_secs = bounded(
+        cache_duration_secs,
+        DEFAULT_CACHE_SECS,
+        CACHE_SECS_RANGE,
+        "jwks.cacheDurationSeconds",
+    )?;
+    let min_refresh_interval_secs = bounded(
+        min_refresh_interval_secs,
+        DEFAULT_MIN_REFRESH_SECS,
+        MIN_REFRESH_SECS_RANGE,
+        "jwks.minRefreshIntervalSeconds",
+    )?;
+    Ok((timeout_ms, cache_duration_secs, min_refresh_interval_secs))
 }
 
 /// The JWKS location when only the cluster is given: Keycloak's cert path, else the
@@ -703,7 +795,7 @@ mod tests {
             panic!("expected remote keys")
         };
         assert_eq!(remote.cluster, "idp");
-        assert_eq!(remote.url.path_and_query, "/jwks");
+        assert_eq!(remote.location.describe(), "https://idp.example.com/jwks");
         assert_eq!(remote.timeout_ms, 5000);
         assert_eq!(remote.cache_duration_secs, 600);
         assert_eq!(remote.min_refresh_interval_secs, 30);
@@ -812,6 +904,13 @@ mod tests {
         assert_eq!(config.warnings.len(), 1);
     }
 
+    fn jwks_location(config: Value) -> JwksLocation {
+        let KeySource::Remote(remote) = parse(config).unwrap().keys else {
+            panic!("expected remote keys")
+        };
+        remote.location
+    }
+
     #[test]
     fn jwks_url_is_derived_from_issuer_and_provider() {
         let keycloak = json!({
@@ -820,18 +919,82 @@ mod tests {
             "jwks": {"cluster": "kc"},
             "audiences": ["mcp"]
         });
-        let KeySource::Remote(remote) = parse(keycloak).unwrap().keys else {
-            panic!("expected remote keys")
-        };
         assert_eq!(
-            remote.url.path_and_query,
-            "/realms/mcp/protocol/openid-connect/certs"
+            jwks_location(keycloak).describe(),
+            "https://kc.example.com/realms/mcp/protocol/openid-connect/certs"
         );
         let plain = with(base(), "/jwks", json!({"cluster": "idp"}));
-        let KeySource::Remote(remote) = parse(plain).unwrap().keys else {
-            panic!("expected remote keys")
+        assert_eq!(
+            jwks_location(plain).describe(),
+            "https://idp.example.com/.well-known/jwks.json"
+        );
+    }
+
+    #[test]
+    fn jwks_omitted_is_discovered_from_the_providers_metadata() {
+        let config = |provider: Value| {
+            json!({
+                "issuer": "https://idp.example.com/realms/mcp",
+                "provider": provider,
+                "audiences": ["mcp"]
+            })
         };
-        assert_eq!(remote.url.path_and_query, "/.well-known/jwks.json");
+        for (provider, metadata) in [
+            (
+                json!({"keycloak": {"cluster": "kc"}}),
+                "/realms/mcp/.well-known/openid-configuration",
+            ),
+            (
+                json!({"auth0": {"cluster": "kc"}}),
+                "/realms/mcp/.well-known/openid-configuration",
+            ),
+            (
+                json!({"oidc": {"cluster": "kc"}}),
+                "/.well-known/oauth-authorization-server/realms/mcp",
+            ),
+        ] {
+            let parsed = parse(config(provider)).unwrap();
+            let KeySource::Remote(remote) = &parsed.keys else {
+                panic!("expected remote keys")
+            };
+            let JwksLocation::Discovered { metadata: url } = &remote.location else {
+                panic!("expected discovery")
+            };
+            assert_eq!(url.origin(), "https://idp.example.com");
+            assert_eq!(url.path_and_query, metadata);
+            assert_eq!(remote.cluster, "kc");
+            assert_eq!(remote.fetch_budget_ms(), 2 * remote.timeout_ms);
+            assert_eq!(parsed.provider.unwrap().cluster, "kc");
+        }
+        let errors = [
+            (
+                json!({"issuer": "https://idp", "audiences": ["mcp"]}),
+                "jwks: required",
+            ),
+            (
+                config(json!({"keycloak": {}})),
+                "provider.keycloak.cluster: required when jwks is omitted",
+            ),
+            (
+                config(json!({"auth0": {"cluster": ""}})),
+                "provider.auth0.cluster: must not be empty",
+            ),
+            (
+                with(
+                    config(json!({"oidc": {"cluster": "kc"}})),
+                    "/issuer",
+                    json!("idp"),
+                ),
+                "issuer: not an absolute http(s) URL",
+            ),
+        ];
+        for (config, expected) in errors {
+            let err = parse(config).unwrap_err();
+            assert!(
+                err.starts_with(expected),
+                "{err:?} should start with {expected:?}"
+            );
+        }
     }
 
     #[test]

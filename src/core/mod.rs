@@ -8,6 +8,7 @@ pub mod authz;
 pub mod claims;
 pub mod config;
 pub mod decision;
+pub mod discovery;
 pub mod jwks;
 pub mod metadata;
 pub mod provider;

@@ -8,6 +8,7 @@ use super::config::{Config, Provider, ProviderConfig};
 use super::decision::LocalReply;
 use super::metadata::error_body;
 use super::request::Request;
+use super::url::HttpUrl;
 
 /// Suffix of the gateway's client-registration path, after the authorization-server
 /// metadata path (agentgateway's layout, so its users' routes keep working).
@@ -54,9 +55,9 @@ pub fn gateway_issuer(resource: &str) -> String {
 
 /// The upstream metadata document's path: OpenID discovery under the issuer for Keycloak and
 /// Auth0, the RFC 8414 path-inserted form for a standard provider.
-pub fn upstream_metadata_path(provider: &ProviderConfig) -> String {
-    let issuer_path = provider.issuer.path().trim_end_matches('/');
-    match provider.kind {
+pub fn upstream_metadata_path(kind: Provider, issuer: &HttpUrl) -> String {
+    let issuer_path = issuer.path().trim_end_matches('/');
+    match kind {
         Provider::Keycloak | Provider::Auth0 => {
             format!("{issuer_path}/.well-known/openid-configuration")
         }
@@ -88,7 +89,7 @@ pub fn metadata_call(
         cluster: provider.cluster.clone(),
         method: "GET",
         authority: provider.issuer.authority.clone(),
-        path: upstream_metadata_path(provider),
+        path: upstream_metadata_path(provider.kind, &provider.issuer),
         needs_body: false,
     }
 }
@@ -378,13 +379,15 @@ mod tests {
     #[test]
     fn upstream_metadata_location_follows_the_provider() {
         let kc = keycloak();
+        let kc = kc.provider.as_ref().unwrap();
         assert_eq!(
-            upstream_metadata_path(kc.provider.as_ref().unwrap()),
+            upstream_metadata_path(kc.kind, &kc.issuer),
             "/realms/mcp/.well-known/openid-configuration"
         );
         let oidc = config(json!({"oidc": {}}), json!({}));
+        let oidc = oidc.provider.as_ref().unwrap();
         assert_eq!(
-            upstream_metadata_path(oidc.provider.as_ref().unwrap()),
+            upstream_metadata_path(oidc.kind, &oidc.issuer),
             "/.well-known/oauth-authorization-server/realms/mcp"
         );
     }

@@ -94,11 +94,12 @@ pub fn max_age(cache_control: Option<&str>) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::config::JwksLocation;
     use crate::core::url::HttpUrl;
 
     fn jwks() -> RemoteJwks {
         RemoteJwks {
-            url: HttpUrl::parse("https://idp/jwks").unwrap(),
+            location: JwksLocation::Url(HttpUrl::parse("https://idp/jwks").unwrap()),
             cluster: "idp".into(),
             timeout_ms: 1000,
             cache_duration_secs: 600,

@@ -1,5 +1,5 @@
-//! JWKS fetching through the host: `dispatch_http_call` to the configured cluster, and reading
-//! the answer back with bounds.
+//! JWKS fetching through the host: `dispatch_http_call` to the configured cluster (for the
+//! JWKS, or the provider metadata that names it), and reading the answer back with bounds.
 
 use std::time::Duration;
 
@@ -7,17 +7,19 @@ use proxy_wasm::hostcalls::{dispatch_http_call, get_buffer, get_map_value};
 use proxy_wasm::types::{BufferType, MapType, Status};
 
 use crate::core::config::RemoteJwks;
+use crate::core::url::HttpUrl;
 
-/// A JWKS larger than this is refused without reading it.
+/// A JWKS (or metadata document) larger than this is refused without reading it.
 pub const MAX_JWKS_BYTES: usize = 512 * 1024;
 
-/// Starts the fetch; the answer arrives in `on_http_call_response` of the calling context.
-pub fn dispatch(jwks: &RemoteJwks) -> Result<u32, Status> {
+/// Starts a GET of `url` through the key source's cluster; the answer arrives in
+/// `on_http_call_response` of the calling context.
+pub fn dispatch(jwks: &RemoteJwks, url: &HttpUrl) -> Result<u32, Status> {
     let headers = vec![
         (":method", "GET"),
-        (":path", jwks.url.path_and_query.as_str()),
-        (":authority", jwks.url.authority.as_str()),
-        (":scheme", jwks.url.scheme.as_str()),
+        (":path", url.path_and_query.as_str()),
+        (":authority", url.authority.as_str()),
+        (":scheme", url.scheme.as_str()),
         ("accept", "application/json, application/jwk-set+json"),
         ("user-agent", "mcp-authn-wasm"),
     ];
@@ -30,7 +32,7 @@ pub fn dispatch(jwks: &RemoteJwks) -> Result<u32, Status> {
     )
 }
 
-/// A JWKS response: the body and its `Cache-Control`, or why it is unusable.
+/// A successful answer: the body and its `Cache-Control`, or why it is unusable.
 pub struct Fetched {
     pub body: Vec<u8>,
     pub cache_control: Option<String>,

@@ -3,12 +3,14 @@
 
 use std::sync::Arc;
 
-use crate::core::config::{Config, KeySource, RemoteJwks};
+use crate::core::config::{Config, JwksLocation, KeySource, RemoteJwks};
 use crate::core::decision::{Decision, KeyState, decide_cached};
+use crate::core::discovery;
 use crate::core::jwks::KeySet;
 use crate::core::refresh::FetchState;
 use crate::core::request::Request;
 use crate::core::token_cache::TokenCache;
+use crate::core::url::HttpUrl;
 
 use super::fetch::{self, Fetched};
 use super::metrics::{self, Metrics};
@@ -29,11 +31,22 @@ pub struct Worker {
 /// Keys fetched through the host, cached in shared data and parsed once per version here.
 struct RemoteKeys {
     jwks: RemoteJwks,
+    issuer: String,
+    /// The URL found through discovery; forgotten when a fetch from it fails.
+    discovered: Option<HttpUrl>,
     shared: SharedJwks,
     owner: String,
     local: Option<(u64, Arc<KeySet>)>,
     state: FetchState,
-    in_flight: Option<u32>,
+    in_flight: Option<(u32, Stage)>,
+}
+
+/// What a call in flight asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// The provider metadata, for its `jwks_uri`.
+    Discovery,
+    Keys,
 }
 
 /// A request paused until a fetch ends.
@@ -50,14 +63,15 @@ impl Worker {
             KeySource::Inline(_) => None,
             KeySource::Remote(jwks) => {
                 let identity = format!(
-                    "{}|{}|{}{}",
+                    "{}|{}|{}",
                     config.claims.issuer,
                     jwks.cluster,
-                    jwks.url.origin(),
-                    jwks.url.path_and_query
+                    jwks.location.describe()
                 );
                 Some(RemoteKeys {
                     jwks: jwks.clone(),
+                    issuer: config.claims.issuer.clone(),
+                    discovered: None,
                     shared: SharedJwks::new(&identity),
                     owner,
                     local: None,
@@ -176,7 +190,7 @@ impl Worker {
     /// Handles the answer to this VM's fetch.
     pub fn complete_fetch(&mut self, token: u32, response: Result<Fetched, String>, now_ms: u64) {
         if let Some(remote) = self.remote.as_mut()
-            && remote.in_flight == Some(token)
+            && remote.in_flight.is_some_and(|(t, _)| t == token)
             && remote.complete(response, now_ms, self.metrics.as_ref())
         {
             self.token_cache.clear();
@@ -244,19 +258,60 @@ impl RemoteKeys {
         if !self.shared.try_lease(&self.owner, now_ms, lease_until) {
             return true;
         }
-        match fetch::dispatch(&self.jwks) {
+        self.dispatch(now_ms, metrics)
+    }
+
+    /// Sends the next call of a fetch: the JWKS, or first the metadata that names it.
+    fn dispatch(&mut self, now_ms: u64, metrics: Option<&Metrics>) -> bool {
+        let (url, stage) = match (&self.discovered, &self.jwks.location) {
+            (Some(url), _) | (None, JwksLocation::Url(url)) => (url, Stage::Keys),
+            (None, JwksLocation::Discovered { metadata }) => (metadata, Stage::Discovery),
+        };
+        match fetch::dispatch(&self.jwks, url) {
             Ok(token) => {
-                self.in_flight = Some(token);
+                self.in_flight = Some((token, stage));
                 true
             }
             Err(status) => {
                 log::warn!(
-                    "mcp_authn: JWKS fetch from cluster {:?} could not start: {status:?} \
-                     (unknown cluster, or a bad :authority in jwks.url)",
+                    "mcp_authn: fetching {}{} through cluster {:?} could not start: {status:?} \
+                     (unknown cluster, or a bad :authority in the URL)",
+                    url.origin(),
+                    url.path_and_query,
                     self.jwks.cluster
                 );
                 self.record_failure(now_ms, metrics);
                 false
+            }
+        }
+    }
+
+    /// The provider metadata arrived: fetch the JWKS it names at once, under the same lease.
+    fn discovered(
+        &mut self,
+        response: Result<Fetched, String>,
+        now_ms: u64,
+        metrics: Option<&Metrics>,
+    ) {
+        let found = response.and_then(|fetched| {
+            discovery::jwks_uri(&fetched.body, &self.issuer).map_err(|e| e.to_string())
+        });
+        match found {
+            Ok(url) => {
+                log::info!(
+                    "mcp_authn: JWKS discovered at {}{}",
+                    url.origin(),
+                    url.path_and_query
+                );
+                self.discovered = Some(url);
+                self.dispatch(now_ms, metrics);
+            }
+            Err(why) => {
+                log::warn!(
+                    "mcp_authn: JWKS discovery from {} failed: {why}",
+                    self.jwks.location.describe()
+                );
+                self.record_failure(now_ms, metrics);
             }
         }
     }
@@ -268,7 +323,13 @@ impl RemoteKeys {
         now_ms: u64,
         metrics: Option<&Metrics>,
     ) -> bool {
-        self.in_flight = None;
+        let Some((_, stage)) = self.in_flight.take() else {
+            return false;
+        };
+        if stage == Stage::Discovery {
+            self.discovered(response, now_ms, metrics);
+            return false;
+        }
         let parsed = response.and_then(|fetched| {
             KeySet::parse(&fetched.body)
                 .map(|set| (set, fetched))
@@ -278,10 +339,14 @@ impl RemoteKeys {
             Ok(parsed) => parsed,
             Err(why) => {
                 log::warn!(
-                    "mcp_authn: JWKS fetch from {}{} failed: {why}; keeping the last good keys",
-                    self.jwks.url.origin(),
-                    self.jwks.url.path_and_query
+                    "mcp_authn: JWKS fetch from {} failed: {why}; keeping the last good keys",
+                    self.discovered.as_ref().map_or_else(
+                        || self.jwks.location.describe(),
+                        |url| format!("{}{}", url.origin(), url.path_and_query)
+                    )
                 );
+                // A discovered URL may be stale: the next attempt asks the metadata again.
+                self.discovered = None;
                 self.record_failure(now_ms, metrics);
                 return false;
             }
@@ -316,6 +381,6 @@ impl RemoteKeys {
 /// How long a fetch may hold the lease, and a request may wait for it.
 fn wait_deadline(now_ms: u64, jwks: &RemoteJwks) -> u64 {
     now_ms
-        .saturating_add(jwks.timeout_ms)
+        .saturating_add(jwks.fetch_budget_ms())
         .saturating_add(PENDING_GRACE_MS)
 }

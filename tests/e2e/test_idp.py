@@ -47,9 +47,10 @@ def node_binary():
 class Idp:
     """oidc-provider on a free 127.0.0.1 port, logging one JSON line per request."""
 
-    def __init__(self, log_dir, *, layout, resources, authorization_query=None, name="idp"):
+    def __init__(self, log_dir, *, layout, resources, authorization_query=None, jwks_path=None, name="idp"):
         self.port = harness.free_port()
         self.layout = layout
+        self.jwks_path = jwks_path
         self.origin = f"http://127.0.0.1:{self.port}"
         self.issuer = self.origin + ("/realms/mcp" if layout == "keycloak" else "")
         argv = [node_binary(), SERVER_MJS, "--port", str(self.port), "--layout", layout, "--scope", SCOPE]
@@ -57,6 +58,8 @@ class Idp:
             argv += ["--resource", resource]
         if authorization_query:
             argv += ["--authorization-query", authorization_query]
+        if jwks_path:
+            argv += ["--jwks-path", jwks_path]
         self.process = harness.Process(name, argv, log_dir)
         try:
             harness.wait_until(
@@ -95,7 +98,7 @@ class Idp:
             "rfc8414": "/.well-known/oauth-authorization-server",
             "discovery": "/.well-known/openid-configuration",
             "token": "/token",
-            "jwks": "/.well-known/jwks.json",
+            "jwks": self.jwks_path or "/.well-known/jwks.json",
             "registration": "/register",
         }
         return (keycloak if self.layout == "keycloak" else standard)[endpoint]
@@ -273,6 +276,7 @@ class IdpCase(harness.KeepsLogsOnFailure, unittest.TestCase):
 
     LAYOUT = "standard"
     AUTHORIZATION_QUERY = None
+    JWKS_PATH = None
 
     @classmethod
     def provider(cls):
@@ -304,6 +308,7 @@ class IdpCase(harness.KeepsLogsOnFailure, unittest.TestCase):
             layout=cls.LAYOUT,
             resources=[cls.resource],
             authorization_query=cls.AUTHORIZATION_QUERY,
+            jwks_path=cls.JWKS_PATH,
         )
         cls.addClassCleanup(cls.idp.stop)
         config = harness.bootstrap(
@@ -546,6 +551,33 @@ class StandardLayoutOidcTest(IdpCase):
     def test_derived_jwks_accepts_idp_token(self):
         status, _, body = self.post_initialize(self.idp.client_credentials_token(self.resource))
         self.assertEqual(status, 200, body[:300])
+        self.assert_gateway_serves_idp_keys()
+
+
+class DiscoveredJwksTest(IdpCase):
+    """`jwks` omitted: the filter reads `jwks_uri` from the provider's RFC 8414 metadata and
+    fetches the keys from a path no convention would guess."""
+
+    JWKS_PATH = "/keys/signing"
+
+    @classmethod
+    def provider(cls):
+        return {"oidc": {"cluster": "idp"}}
+
+    @classmethod
+    def plugin_config(cls):
+        config = super().plugin_config()
+        del config["jwks"]
+        return config
+
+    def test_discovered_jwks_accepts_idp_token(self):
+        status, _, body = self.post_initialize(self.idp.client_credentials_token(self.resource))
+        self.assertEqual(status, 200, body[:300])
+        requests = self.idp.requests()
+        discovery = requests.index(("GET", self.idp.path("rfc8414"), 200))
+        keys = requests.index(("GET", self.JWKS_PATH, 200))
+        self.assertLess(discovery, keys, requests)
+        self.assertNotIn("/.well-known/jwks.json", [path for _, path, _ in requests])
         self.assert_gateway_serves_idp_keys()
 
 

@@ -2,11 +2,13 @@
 // scripts/setup-idp.sh, installed into .deps/node), bound to 127.0.0.1 on the given port.
 //
 //   node server.mjs --port P --issuer URL --layout standard|keycloak \
-//        --resource URL [--resource URL ...] [--authorization-query 'a=b&c=d']
+//        --resource URL [--resource URL ...] [--authorization-query 'a=b&c=d'] \
+//        [--jwks-path /path]
 //
 // Layouts:
 //   standard  issuer at the origin; RFC 8414 and OpenID discovery at the root,
-//             JWKS at /.well-known/jwks.json, registration at /register, token at /token.
+//             JWKS at /.well-known/jwks.json (or --jwks-path), registration at /register,
+//             token at /token.
 //   keycloak  issuer http://127.0.0.1:P/realms/mcp, the provider mounted under /realms/mcp
 //             with Keycloak's endpoint paths: /protocol/openid-connect/{auth,token,certs},
 //             /clients-registrations/openid-connect; OpenID discovery only, every
@@ -38,6 +40,7 @@ const { values: args } = parseArgs({
     layout: { type: 'string', default: 'standard' },
     resource: { type: 'string', multiple: true, default: [] },
     'authorization-query': { type: 'string', default: '' },
+    'jwks-path': { type: 'string', default: '/.well-known/jwks.json' },
     scope: { type: 'string', default: 'mcp:tools' },
   },
 });
@@ -67,7 +70,7 @@ const routes = layout === 'keycloak'
   : {
     authorization: '/authorize',
     token: '/token',
-    jwks: '/.well-known/jwks.json',
+    jwks: args['jwks-path'],
     registration: '/register',
   };
 

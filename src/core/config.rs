@@ -105,6 +105,17 @@ pub struct ProviderConfig {
     pub cluster: String,
     /// The issuer as a URL, to derive the provider's endpoints.
     pub issuer: HttpUrl,
+    /// `gatewayPrefix`: the gateway serves the provider's `{issuer path}/...` under
+    /// `{prefix}{issuer path}/...` (`""` for no prefix), rewriting `:path` and routing it to
+    /// the provider. `None`: the provider is reached directly.
+    pub gateway_prefix: Option<String>,
+}
+
+impl ProviderConfig {
+    /// The issuer's path without a trailing slash (`""` for an issuer at the origin).
+    pub fn issuer_path(&self) -> &str {
+        self.issuer.path().trim_end_matches('/')
+    }
 }
 
 /// Where the credential is looked for.
@@ -277,6 +288,8 @@ enum RawProvider {
 struct RawProviderOptions {
     #[serde(default)]
     cluster: Option<String>,
+    #[serde(default)]
+    gateway_prefix: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -410,7 +423,13 @@ impl Config {
         };
         let provider = match provider {
             None => None,
-            Some(kind) => Some(provider_config(kind, provider_options, &raw.issuer, &keys)?),
+            Some(kind) => Some(provider_config(
+                kind,
+                provider_options,
+                &raw.issuer,
+                &keys,
+                metadata.resource(),
+            )?),
         };
         let location = token_location(raw.authorization_location)?;
         let claim_headers = claim_headers(raw.claims_to_headers, &location)?;
@@ -710,6 +729,7 @@ fn provider_config(
     options: RawProviderOptions,
     issuer: &str,
     keys: &KeySource,
+    resource: Option<&str>,
 ) -> Result<ProviderConfig, ConfigError> {
     let path = format!("provider.{}", kind.name());
     let issuer = HttpUrl::parse(issuer).map_err(|m| {
@@ -734,11 +754,57 @@ fn provider_config(
             ));
         }
     };
-    Ok(ProviderConfig {
+    let mut provider = ProviderConfig {
         kind,
         cluster,
         issuer,
-    })
+        gateway_prefix: None,
+    };
+    if let Some(prefix) = options.gateway_prefix {
+        let field = format!("{path}.gatewayPrefix");
+        provider.gateway_prefix = Some(
+            gateway_prefix(&prefix, &provider, resource).map_err(|m| ConfigError::new(field, m))?,
+        );
+    }
+    Ok(provider)
+}
+
+/// Checks `gatewayPrefix` and returns it without a trailing slash. The gateway paths it opens
+/// must be plain, outside `/.well-known/`, and must not cover the MCP resource.
+fn gateway_prefix(
+    prefix: &str,
+    provider: &ProviderConfig,
+    resource: Option<&str>,
+) -> Result<String, &'static str> {
+    let prefix = prefix.trim_end_matches('/');
+    if !prefix.is_empty() && !prefix.starts_with('/') {
+        return Err("must be a path starting with /");
+    }
+    if prefix.contains(['%', '?', '#', ';', '\\']) || !prefix.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err("must be a plain path (no escapes, query, fragment or parameters)");
+    }
+    if prefix.contains("//") || prefix.split('/').any(|s| s == "." || s == "..") {
+        return Err("must not contain empty or dot segments");
+    }
+    let base = format!("{prefix}{}", provider.issuer_path());
+    if base.is_empty() {
+        return Err(
+            "must not be empty when the issuer has no path: every request would go to the provider",
+        );
+    }
+    if base == "/.well-known" || base.starts_with("/.well-known/") {
+        return Err("must not open paths under /.well-known/");
+    }
+    let resource_path = resource
+        .and_then(|r| HttpUrl::parse(r).ok())
+        .map(|url| url.path().to_string());
+    if let Some(resource_path) = resource_path
+        && (resource_path == base || resource_path.starts_with(&format!("{base}/")))
+    {
+        return Err("opens the MCP resource's own path to the provider");
+    }
+    Ok(prefix.to_string())
 }
 
 #[cfg(test)]

@@ -141,7 +141,8 @@ fn well_known_suffix<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
     (rest.is_empty() || rest.starts_with('/')).then_some(rest)
 }
 
-fn is_plain_path(path: &str) -> bool {
+/// A path no server could read differently after normalisation.
+pub(crate) fn is_plain_path(path: &str) -> bool {
     // `;` too: servers that strip path parameters read `..;` as `..`.
     !path.contains(['%', '\\', ';'])
         && !path.contains("//")
@@ -179,10 +180,13 @@ fn decide_inner(
         Route::PublicDiscovery { suffix } => return discovery(config, request, suffix),
         Route::Protected => {}
     }
-    if let Some(provider) = &config.provider
-        && serves_jwks(provider, request.path_only())
-    {
-        return jwks_reply(request, keys);
+    if let Some(provider) = &config.provider {
+        if serves_jwks(provider, request.path_only()) {
+            return jwks_reply(request, keys);
+        }
+        if let Some(path) = provider::passage_path(provider, request) {
+            return to_provider(config, path);
+        }
     }
     let credential = match token::extract(&config.location, request) {
         Ok(Some(credential)) => credential,
@@ -269,15 +273,39 @@ fn allowed(config: &Config, credential: Credential<'_>, claims: &Arc<VerifiedCla
     }
 }
 
-/// Claim headers arriving from the client are dropped, so the upstream can trust them.
+/// Claim headers arriving from the client are dropped, so the upstream can trust them; so is
+/// the provider route header when a passage exists, so only the filter routes there.
 fn spoof_guard(config: &Config) -> HeaderEdits {
+    let mut remove: Vec<String> = config
+        .claim_headers
+        .iter()
+        .map(|m| m.header.clone())
+        .collect();
+    if config
+        .provider
+        .as_ref()
+        .is_some_and(|p| p.gateway_prefix.is_some())
+    {
+        remove.push(provider::ROUTE_HEADER.into());
+    }
     HeaderEdits {
-        remove: config
-            .claim_headers
-            .iter()
-            .map(|m| m.header.clone())
-            .collect(),
+        remove,
         set: Vec::new(),
+    }
+}
+
+/// A passage request: on to the provider with its own path, no token needed (these are the
+/// provider's login and token endpoints; their credentials are the provider's business).
+fn to_provider(config: &Config, path: String) -> Decision {
+    let mut edits = spoof_guard(config);
+    edits.set.push((":path".into(), path));
+    edits.set.push((
+        provider::ROUTE_HEADER.into(),
+        provider::ROUTE_TO_PROVIDER.into(),
+    ));
+    Decision::Forward {
+        edits,
+        outcome: Outcome::Public,
     }
 }
 

@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::config::{Config, Provider, ProviderConfig};
-use super::decision::LocalReply;
+use super::decision::{LocalReply, is_plain_path};
 use super::metadata::error_body;
 use super::request::Request;
 use super::url::HttpUrl;
@@ -18,16 +18,28 @@ pub const MAX_REGISTRATION_BYTES: usize = 64 * 1024;
 /// Upstream metadata larger than this is refused.
 pub const MAX_METADATA_BYTES: usize = 256 * 1024;
 
+/// Header that routes a passage request (see [`passage_path`]) to the provider's Envoy
+/// route. It is removed from every other request, so no client can steer a request there.
+pub const ROUTE_HEADER: &str = "x-mcp-authn-route";
+/// [`ROUTE_HEADER`]'s value on passage requests.
+pub const ROUTE_TO_PROVIDER: &str = "idp";
+
+/// The gateway's own URLs, as the client that asked sees the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayUrls {
+    /// `scheme://authority` of the gateway.
+    pub origin: String,
+    /// The issuer the gateway announces (`authorization_servers` of the resource).
+    pub issuer: String,
+    /// Where the gateway takes client registrations.
+    pub registration: String,
+}
+
 /// What the filter asks the provider for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdpCallKind {
     /// Authorization-server metadata, adapted for the client that asked.
-    Metadata {
-        /// The issuer the gateway announces (`authorization_servers` of the resource).
-        gateway_issuer: String,
-        /// Where the gateway takes client registrations.
-        registration_url: String,
-    },
+    Metadata(GatewayUrls),
     /// RFC 7591 registration forwarded to the provider (Keycloak's endpoint).
     Registration,
     /// Registration answered locally with the configured `clientId`.
@@ -56,6 +68,7 @@ pub fn gateway_issuer(resource: &str) -> String {
 /// The upstream metadata document's path: OpenID discovery under the issuer for Keycloak and
 /// Auth0, the RFC 8414 path-inserted form for a standard provider.
 pub fn upstream_metadata_path(kind: Provider, issuer: &HttpUrl) -> String {
+    // Not `ProviderConfig::issuer_path`: the config calls this before a provider exists.
     let issuer_path = issuer.path().trim_end_matches('/');
     match kind {
         Provider::Keycloak | Provider::Auth0 => {
@@ -82,10 +95,11 @@ pub fn metadata_call(
         gateway_issuer.strip_prefix(&origin).unwrap_or_default()
     );
     IdpCall {
-        kind: IdpCallKind::Metadata {
-            gateway_issuer,
-            registration_url,
-        },
+        kind: IdpCallKind::Metadata(GatewayUrls {
+            origin,
+            issuer: gateway_issuer,
+            registration: registration_url,
+        }),
         cluster: provider.cluster.clone(),
         method: "GET",
         authority: provider.issuer.authority.clone(),
@@ -140,13 +154,10 @@ pub fn finish(
         IdpCallKind::LocalRegistration { client_id } => {
             local_registration(client_id, request_body, now)
         }
-        IdpCallKind::Metadata {
-            gateway_issuer,
-            registration_url,
-        } => match answer {
+        IdpCallKind::Metadata(gateway) => match answer {
             IdpAnswer::Response {
                 status: 200, body, ..
-            } => match adapt_metadata(config, body, gateway_issuer, registration_url) {
+            } => match adapt_metadata(config, body, gateway) {
                 Ok(document) => json_reply(200, document),
                 Err(why) => gateway_error(502, why),
             },
@@ -177,13 +188,13 @@ pub fn finish(
     }
 }
 
-/// The provider's metadata, adapted: the gateway is the issuer, registration goes through
-/// the gateway where it helps, and Auth0's authorization endpoint names the audience.
+/// The provider's metadata, adapted: the gateway is the issuer, endpoints under the issuer
+/// move into the gateway's passage when there is one, registration goes through the gateway
+/// where it helps, and Auth0's authorization endpoint names the audience.
 pub fn adapt_metadata(
     config: &Config,
     upstream: &[u8],
-    gateway_issuer: &str,
-    registration_url: &str,
+    gateway: &GatewayUrls,
 ) -> Result<String, &'static str> {
     if upstream.len() > MAX_METADATA_BYTES {
         return Err("the identity provider's metadata is too large");
@@ -194,9 +205,12 @@ pub fn adapt_metadata(
     let Some(provider) = &config.provider else {
         return Err("no provider is configured");
     };
-    doc.insert("issuer".into(), json!(gateway_issuer));
+    doc.insert("issuer".into(), json!(gateway.issuer));
+    if let Some(prefix) = &provider.gateway_prefix {
+        into_passage(&mut doc, provider, &format!("{}{prefix}", gateway.origin));
+    }
     if registration_call(config, provider).is_some() {
-        doc.insert("registration_endpoint".into(), json!(registration_url));
+        doc.insert("registration_endpoint".into(), json!(gateway.registration));
     }
     if provider.kind == Provider::Auth0
         && let Some(audience) = config.claims.audiences.first()
@@ -206,6 +220,40 @@ pub fn adapt_metadata(
         doc.insert("authorization_endpoint".into(), json!(endpoint));
     }
     Ok(Value::Object(doc).to_string())
+}
+
+/// Endpoints under the issuer (`*_endpoint`, `jwks_uri`) are rewritten to the same path
+/// under `passage_base`, so a client that only reaches the gateway completes the flow.
+fn into_passage(doc: &mut Map<String, Value>, provider: &ProviderConfig, passage_base: &str) {
+    let issuer_path = provider.issuer_path();
+    let upstream_base = format!("{}{issuer_path}", provider.issuer.origin());
+    for (key, value) in doc.iter_mut() {
+        if !(key.ends_with("_endpoint") || key == "jwks_uri") {
+            continue;
+        }
+        if let Value::String(url) = value
+            && let Some(rest) = url.strip_prefix(&upstream_base)
+            && rest.starts_with('/')
+        {
+            *url = format!("{passage_base}{issuer_path}{rest}");
+        }
+    }
+}
+
+/// The provider's own path (and query) for a request in the gateway's passage: a plain path
+/// strictly inside `{gatewayPrefix}{issuer path}/` loses the prefix. Nothing outside the
+/// issuer's subtree (an admin console, another realm) is reachable, and no dot segment or
+/// escape can climb out of it.
+pub fn passage_path(provider: &ProviderConfig, request: &Request) -> Option<String> {
+    let prefix = provider.gateway_prefix.as_deref()?;
+    let inside = request
+        .path_only()
+        .strip_prefix(prefix)?
+        .strip_prefix(provider.issuer_path())?;
+    if !inside.starts_with('/') || inside == "/" || !is_plain_path(request.path_only()) {
+        return None;
+    }
+    request.path.strip_prefix(prefix).map(str::to_string)
 }
 
 /// `url` with `name=value` (percent-encoded) merged into its query, replacing any earlier
@@ -326,7 +374,7 @@ fn gateway_error(status: u32, description: &str) -> LocalReply {
 mod tests {
     use super::*;
     use crate::core::config::KeySource;
-    use crate::core::decision::{Decision, KeyState, decide};
+    use crate::core::decision::{Decision, KeyState, Outcome, decide};
     use crate::core::testkit::{AUDIENCE, jwks, private_jwk};
     use serde_json::json;
 
@@ -348,6 +396,14 @@ mod tests {
 
     fn keycloak() -> Config {
         config(json!({"keycloak": {}}), json!({}))
+    }
+
+    fn gateway() -> GatewayUrls {
+        GatewayUrls {
+            origin: "https://gw".into(),
+            issuer: RESOURCE.into(),
+            registration: "https://gw/reg".into(),
+        }
     }
 
     fn request(method: &str, path: &str) -> Request {
@@ -407,12 +463,13 @@ mod tests {
             assert_eq!(call.path, "/realms/mcp/.well-known/openid-configuration");
             assert_eq!(
                 call.kind,
-                IdpCallKind::Metadata {
-                    gateway_issuer: RESOURCE.into(),
-                    registration_url:
+                IdpCallKind::Metadata(GatewayUrls {
+                    origin: "https://mcp.example.com".into(),
+                    issuer: RESOURCE.into(),
+                    registration:
                         "https://mcp.example.com/.well-known/oauth-authorization-server/mcp/client-registration"
                             .into(),
-                }
+                })
             );
         }
         let Decision::Respond { reply, .. } =
@@ -479,13 +536,7 @@ mod tests {
             "registration_endpoint": "https://kc.example.com/realms/mcp/clients-registrations/openid-connect",
             "jwks_uri": "https://kc.example.com/realms/mcp/protocol/openid-connect/certs",
         });
-        let doc = adapt_metadata(
-            &keycloak(),
-            upstream.to_string().as_bytes(),
-            RESOURCE,
-            "https://gw/reg",
-        )
-        .unwrap();
+        let doc = adapt_metadata(&keycloak(), upstream.to_string().as_bytes(), &gateway()).unwrap();
         let doc: Value = serde_json::from_str(&doc).unwrap();
         assert_eq!(doc["issuer"], RESOURCE);
         assert_eq!(doc["registration_endpoint"], "https://gw/reg");
@@ -514,13 +565,7 @@ mod tests {
         ] {
             let upstream =
                 json!({"issuer": "https://t.auth0.com/", "authorization_endpoint": endpoint});
-            let doc = adapt_metadata(
-                &auth0,
-                upstream.to_string().as_bytes(),
-                RESOURCE,
-                "https://gw/reg",
-            )
-            .unwrap();
+            let doc = adapt_metadata(&auth0, upstream.to_string().as_bytes(), &gateway()).unwrap();
             let doc: Value = serde_json::from_str(&doc).unwrap();
             assert_eq!(doc["authorization_endpoint"], expected);
             // No clientId and not Keycloak: the provider's own registration stays advertised.
@@ -535,10 +580,7 @@ mod tests {
     #[test]
     fn bad_upstream_answers_become_gateway_errors() {
         let config = keycloak();
-        let kind = IdpCallKind::Metadata {
-            gateway_issuer: RESOURCE.into(),
-            registration_url: "https://gw/reg".into(),
-        };
+        let kind = IdpCallKind::Metadata(gateway());
         let cases = [
             (
                 IdpAnswer::Response {
@@ -573,7 +615,7 @@ mod tests {
             assert_eq!(body["error"], "temporarily_unavailable");
         }
         let huge = vec![b' '; MAX_METADATA_BYTES + 1];
-        assert!(adapt_metadata(&config, &huge, RESOURCE, "r").is_err());
+        assert!(adapt_metadata(&config, &huge, &gateway()).is_err());
     }
 
     #[test]
@@ -673,5 +715,173 @@ mod tests {
         ) else {
             panic!("missing keys are fetched first");
         };
+    }
+
+    fn passage() -> Config {
+        config(json!({"keycloak": {"gatewayPrefix": "/idp/"}}), json!({}))
+    }
+
+    #[test]
+    fn passage_paths_go_to_the_provider_with_its_own_path() {
+        let config = passage();
+        let Decision::Forward { edits, outcome } = ask(
+            &config,
+            "POST",
+            "/idp/realms/mcp/protocol/openid-connect/token?a=b",
+        ) else {
+            panic!("a passage request is forwarded");
+        };
+        assert_eq!(outcome, Outcome::Public);
+        assert_eq!(
+            edits.set,
+            [
+                (
+                    ":path".to_string(),
+                    "/realms/mcp/protocol/openid-connect/token?a=b".to_string()
+                ),
+                (ROUTE_HEADER.to_string(), ROUTE_TO_PROVIDER.to_string()),
+            ]
+        );
+        assert_eq!(edits.remove, [ROUTE_HEADER]);
+    }
+
+    #[test]
+    fn nothing_outside_the_issuers_subtree_passes() {
+        let config = passage();
+        for path in [
+            "/idp/realms/mcp",
+            "/idp/realms/mcp/",
+            "/idp/realms/mcpx/protocol",
+            "/idp/realms/other/protocol/openid-connect/token",
+            "/idp/admin/master/console",
+            "/idp/realms/mcp/../../admin/master/console",
+            "/idp/realms/mcp/%2e%2e/%2e%2e/admin",
+            "/idp/realms/mcp//x",
+            "/idp/realms/mcp/x;/../../admin",
+            "/realms/mcp/protocol/openid-connect/token",
+            "/idpx/realms/mcp/protocol/openid-connect/token",
+        ] {
+            let Decision::Respond { reply, .. } = ask(&config, "GET", path) else {
+                panic!("{path} must stay protected");
+            };
+            assert_eq!(reply.status, 401, "{path}");
+        }
+    }
+
+    #[test]
+    fn only_the_filter_sets_the_route_header() {
+        let optional = config(
+            json!({"keycloak": {"gatewayPrefix": ""}}),
+            json!({"mode": "optional"}),
+        );
+        let mut sneaky = request("GET", "/mcp");
+        sneaky
+            .headers
+            .push((ROUTE_HEADER.into(), ROUTE_TO_PROVIDER.into()));
+        let Decision::Forward { edits, .. } = decide(
+            &optional,
+            &sneaky,
+            KeyState::Missing { may_fetch: false },
+            0,
+        ) else {
+            panic!("optional mode forwards a request without a token");
+        };
+        assert_eq!(edits.remove, [ROUTE_HEADER]);
+        assert!(edits.set.is_empty());
+        // Without a passage, the header means nothing and costs no edit.
+        let plain = config(json!({"keycloak": {}}), json!({"mode": "optional"}));
+        let Decision::Forward { edits, .. } =
+            decide(&plain, &sneaky, KeyState::Missing { may_fetch: false }, 0)
+        else {
+            panic!("optional mode forwards a request without a token");
+        };
+        assert!(edits.remove.is_empty());
+    }
+
+    #[test]
+    fn metadata_endpoints_under_the_issuer_move_into_the_passage() {
+        let upstream = json!({
+            "issuer": "https://kc.example.com/realms/mcp",
+            "authorization_endpoint": "https://kc.example.com/realms/mcp/protocol/openid-connect/auth",
+            "token_endpoint": "https://kc.example.com/realms/mcp/protocol/openid-connect/token",
+            "jwks_uri": "https://kc.example.com/realms/mcp/protocol/openid-connect/certs",
+            "end_session_endpoint": "https://other.example.com/realms/mcp/logout",
+            "service_documentation": "https://kc.example.com/realms/mcp/docs",
+            "introspection_endpoint": "https://kc.example.com/realms/mcpx/introspect",
+        });
+        let doc = adapt_metadata(&passage(), upstream.to_string().as_bytes(), &gateway()).unwrap();
+        let doc: Value = serde_json::from_str(&doc).unwrap();
+        let base = "https://gw/idp/realms/mcp/protocol/openid-connect";
+        assert_eq!(doc["authorization_endpoint"], format!("{base}/auth"));
+        assert_eq!(doc["token_endpoint"], format!("{base}/token"));
+        assert_eq!(doc["jwks_uri"], format!("{base}/certs"));
+        assert_eq!(doc["registration_endpoint"], "https://gw/reg");
+        for untouched in [
+            "end_session_endpoint",
+            "service_documentation",
+            "introspection_endpoint",
+        ] {
+            assert_eq!(doc[untouched], upstream[untouched], "{untouched}");
+        }
+    }
+
+    #[test]
+    fn gateway_prefix_errors_name_the_field() {
+        let cases = [
+            (
+                json!({"keycloak": {"gatewayPrefix": "idp"}}),
+                "must be a path starting with /",
+            ),
+            (
+                json!({"keycloak": {"gatewayPrefix": "/a/../b"}}),
+                "must not contain empty or dot segments",
+            ),
+            (
+                json!({"keycloak": {"gatewayPrefix": "/a%2fb"}}),
+                "must be a plain path (no escapes, query, fragment or parameters)",
+            ),
+            (
+                json!({"keycloak": {"gatewayPrefix": "/.well-known"}}),
+                "must not open paths under /.well-known/",
+            ),
+        ];
+        for (provider, expected) in cases {
+            let raw = json!({
+                "issuer": "https://kc.example.com/realms/mcp",
+                "jwks": {"cluster": "idp"},
+                "provider": provider,
+                "resourceMetadata": {"resource": RESOURCE},
+            });
+            let err = Config::from_json(raw.to_string().as_bytes())
+                .unwrap_err()
+                .to_string();
+            assert_eq!(err, format!("provider.keycloak.gatewayPrefix: {expected}"));
+        }
+        let root_issuer = json!({
+            "issuer": "https://idp.example.com",
+            "jwks": {"cluster": "idp"},
+            "provider": {"oidc": {"gatewayPrefix": "/"}},
+            "resourceMetadata": {"resource": RESOURCE},
+        });
+        let err = Config::from_json(root_issuer.to_string().as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("provider.oidc.gatewayPrefix: must not be empty"),
+            "{err}"
+        );
+        let covers_resource = json!({
+            "issuer": "https://idp.example.com",
+            "jwks": {"cluster": "idp"},
+            "provider": {"oidc": {"gatewayPrefix": "/mcp"}},
+            "resourceMetadata": {"resource": "https://mcp.example.com/mcp/v1"},
+        });
+        let err = Config::from_json(covers_resource.to_string().as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "provider.oidc.gatewayPrefix: opens the MCP resource's own path to the provider"
+        );
     }
 }

@@ -320,11 +320,16 @@ class IdpCase(harness.KeepsLogsOnFailure, unittest.TestCase):
         )
         harness.add_cluster(config, "idp", cls.idp.port)
         buffer_registration(config)
+        cls.adjust_bootstrap(config)
         cls.envoy = harness.Envoy(config, listener_port=listener_port, admin_port=admin_port, log_dir=cls.log_dir)
         cls.addClassCleanup(cls.envoy.stop)
         cls.envoy.wait_ready()
         cls.startup_seconds = time.monotonic() - started
         cls.setup_done()
+
+    @classmethod
+    def adjust_bootstrap(cls, config):
+        """Hook for a class that needs more Envoy routes."""
 
     def failure_report(self):
         return (f"Envoy log tail:\n{self.envoy.process.log_tail(40)}\n"
@@ -350,8 +355,9 @@ class IdpCase(harness.KeepsLogsOnFailure, unittest.TestCase):
         )
         return status, headers, json.loads(body) if body else None
 
-    def post_initialize(self, token):
+    def post_initialize(self, token, extra_headers=None):
         headers = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+        headers.update(extra_headers or {})
         if token:
             headers["authorization"] = f"Bearer {token}"
         body = json.dumps(
@@ -513,6 +519,90 @@ class KeycloakLayoutTest(IdpCase):
         status, headers, _ = self.post_initialize(token)
         self.assertEqual(status, 401)
         self.assertIn('error="invalid_token"', headers.get("www-authenticate", ""))
+
+
+def route_passage_to_idp(config):
+    """The route the filter's passage needs (envoy/idp/README.md): requests it marked with
+    `x-mcp-authn-route: idp` (after rewriting `:path`) go to the `idp` cluster."""
+    hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    hcm["route_config"]["virtual_hosts"][0]["routes"].insert(
+        0,
+        {
+            "match": {
+                "prefix": "/",
+                "headers": [{"name": "x-mcp-authn-route", "string_match": {"exact": "idp"}}],
+            },
+            "route": {"cluster": "idp", "timeout": "10s"},
+        },
+    )
+
+
+class KeycloakPassageTest(IdpCase):
+    """`gatewayPrefix`: the client reaches only the gateway. The Keycloak realm is exposed at
+    /idp/realms/mcp/..., the metadata's endpoints point there, and the filter rewrites `:path`
+    and marks the request for the route to the IdP cluster."""
+
+    LAYOUT = "keycloak"
+
+    @classmethod
+    def provider(cls):
+        return {"keycloak": {"cluster": "idp", "gatewayPrefix": "/idp"}}
+
+    @classmethod
+    def adjust_bootstrap(cls, config):
+        route_passage_to_idp(config)
+
+    def test_metadata_endpoints_point_into_the_passage(self):
+        doc = self.as_metadata()
+        base = f"{self.origin}/idp/realms/mcp/protocol/openid-connect"
+        self.assertEqual(doc["token_endpoint"], f"{base}/token")
+        self.assertEqual(doc["authorization_endpoint"], f"{base}/auth")
+        self.assertEqual(doc["jwks_uri"], f"{base}/certs")
+        self.assertEqual(
+            doc["registration_endpoint"],
+            f"{self.origin}/.well-known/oauth-authorization-server/mcp/client-registration",
+        )
+
+    def test_real_mcp_client_never_leaves_the_gateway(self):
+        idp_before = len(self.idp.requests())
+        result, hops, _ = oauth_roundtrip(self.resource)
+        self.assertEqual(result["echo"], "through the IdP")
+        gw = self.origin
+        expected = [
+            ("POST", f"{gw}/mcp", 401),
+            ("GET", f"{gw}/.well-known/oauth-protected-resource/mcp", 200),
+            ("GET", f"{gw}/.well-known/oauth-authorization-server/mcp", 200),
+            ("POST", f"{gw}/.well-known/oauth-authorization-server/mcp/client-registration", 201),
+            ("POST", f"{gw}/idp/realms/mcp/protocol/openid-connect/token", 200),
+            ("POST", f"{gw}/mcp", 200),
+        ]
+        self.assertEqual(hops[: len(expected)], expected, hops)
+        self.assertTrue(all(url.startswith(gw + "/") for _, url, _ in hops), hops)
+        # The IdP got the token request on its own path.
+        self.assertIn(("POST", self.idp.path("token"), 200), self.idp.requests()[idp_before:])
+
+    def test_only_the_realm_is_reachable(self):
+        before = len(self.idp.requests())
+        for path in (
+            "/idp/realms/mcp/../../admin/master/console/",
+            "/idp/realms/mcp/%2e%2e/%2e%2e/admin",
+            "/idp/realms/other/protocol/openid-connect/certs",
+            "/idp/admin/master/console/",
+        ):
+            status, _, _ = self.gateway("GET", path)
+            self.assertEqual(status, 401, path)
+        self.assertEqual(self.idp.requests()[before:], [], "nothing outside the realm reached the IdP")
+
+    def test_a_client_cannot_route_itself_to_the_idp(self):
+        token = self.idp.client_credentials_token(self.resource)
+        status, _, _ = self.post_initialize(token)  # the gateway fetches its keys
+        self.assertEqual(status, 200)
+        before = len(self.idp.requests())
+        headers = {"x-mcp-authn-route": "idp"}
+        status, _, body = self.post_initialize(token, extra_headers=headers)
+        self.assertEqual(status, 200, body[:300])
+        self.assertIn(b"e2e-upstream", body)
+        self.assertEqual(self.idp.requests()[before:], [])
 
 
 class StandardLayoutOidcTest(IdpCase):

@@ -8,13 +8,17 @@ Listeners (each on its own free loopback port, each ending in a GET direct_respo
   wasm_nocache   this filter, inline keys, verifiedTokenCache.capacity 0 (every token verified)
   wasm_noop      a do-nothing Rust proxy-wasm filter (bench/noop-filter): the runtime's floor cost
                  (only when its module path is given)
+  wasm_hostcalls the same module making only the hostcalls of the filter's cached-token path
+                 (header map, clock, remove authorization, one counter): the floor of that path
 """
 
 import json
 
 import tokens
 
-LISTENERS = ("nofilter", "native_cache", "native_nocache", "wasm", "wasm_nocache", "wasm_noop")
+LISTENERS = ("nofilter", "native_cache", "native_nocache", "wasm", "wasm_nocache", "wasm_noop", "wasm_hostcalls")
+# Listeners that run bench/noop-filter, left out when its module path is not given.
+NOOP_LISTENERS = ("wasm_noop", "wasm_hostcalls")
 
 
 def _address(port):
@@ -94,6 +98,8 @@ def filters_for(name, wasm_path, noop_path=None):
         return [wasm_filter(wasm_path, "bench_wasm_nocache", wasm_plugin_config(cache_capacity=0))]
     if name == "wasm_noop":
         return [wasm_filter(noop_path, "bench_noop", {}, root_id="noop")]
+    if name == "wasm_hostcalls":
+        return [wasm_filter(noop_path, "bench_hostcalls", {"hostcalls": True}, root_id="noop")]
     raise ValueError(name)
 
 
@@ -121,7 +127,7 @@ def listener(name, port, wasm_path, noop_path=None):
 
 def bootstrap(ports, admin_port, wasm_path, noop_path=None):
     """`ports`: listener name -> port (a listener without a port is left out)."""
-    names = [n for n in LISTENERS if n in ports and (n != "wasm_noop" or noop_path)]
+    names = [n for n in LISTENERS if n in ports and (n not in NOOP_LISTENERS or noop_path)]
     return {
         "admin": {"address": _address(admin_port)},
         "static_resources": {"listeners": [listener(n, ports[n], wasm_path, noop_path) for n in names]},

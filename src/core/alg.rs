@@ -1,9 +1,10 @@
 //! The algorithm allow-list. Each algorithm is tied to one key type, so a key can only ever
 //! verify the algorithms its type allows: no `none`, no HMAC, no RSA key verifying ES256.
 
-use jwt_compact::alg::{Es256, Rsa, RsaPublicKey};
+use jwt_compact::alg::{Rsa, RsaPublicKey};
 use jwt_compact::{Algorithm, AlgorithmSignature};
 
+use super::ecdsa_p256::{Es256, P256Key};
 use super::rsa_pkcs1::{Hash, MontgomeryKey, Pkcs1};
 
 /// The JWS algorithms this filter verifies.
@@ -29,7 +30,7 @@ pub enum KeyKind {
 #[derive(Debug, Clone)]
 pub enum PublicKey {
     Rsa(RsaKey),
-    EcP256(p256::ecdsa::VerifyingKey),
+    EcP256(EcKey),
 }
 
 /// An RSA key, with its Montgomery form for the fast RS* path when the exponent is 65537.
@@ -44,6 +45,24 @@ impl RsaKey {
         use rsa::traits::PublicKeyParts;
         let fast = MontgomeryKey::new(key.n(), key.e());
         Self { key, fast }
+    }
+}
+
+/// A P-256 key, with the precomputed form the ES256 verifier uses.
+#[derive(Debug, Clone)]
+pub struct EcKey {
+    pub key: p256::ecdsa::VerifyingKey,
+    pub fast: P256Key,
+}
+
+impl EcKey {
+    /// `None` only if the verifier refuses a point `p256` accepted (not expected: both check
+    /// that it is on the curve).
+    pub fn new(key: p256::ecdsa::VerifyingKey) -> Option<Self> {
+        let point = key.to_encoded_point(false);
+        let coordinate = |c: Option<&p256::FieldBytes>| c.map(|c| <[u8; 32]>::from(*c));
+        let fast = P256Key::from_coordinates(&coordinate(point.x())?, &coordinate(point.y())?)?;
+        Some(Self { key, fast })
     }
 }
 
@@ -94,7 +113,9 @@ impl Alg {
     /// wrong type or a signature of the wrong length.
     pub fn verify(self, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
         match (self, key) {
-            (Self::Es256, PublicKey::EcP256(key)) => check(&Es256, key, message, signature),
+            (Self::Es256, PublicKey::EcP256(EcKey { fast, .. })) => {
+                check(&Es256, fast, message, signature)
+            }
             (Self::Es256, PublicKey::Rsa(_)) | (_, PublicKey::EcP256(_)) => false,
             (rsa_alg, PublicKey::Rsa(RsaKey { key, fast })) => {
                 // A PKCS#1 signature is exactly as long as the modulus.

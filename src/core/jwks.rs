@@ -9,7 +9,7 @@ use jwt_compact::alg::RsaPublicKey;
 use rsa::BigUint;
 use serde_json::Value;
 
-use super::alg::{Alg, KeyKind, PublicKey, RsaKey};
+use super::alg::{Alg, EcKey, KeyKind, PublicKey, RsaKey};
 
 /// Keys past this count are skipped: a JWKS is a handful of keys, not a resource to exhaust.
 pub const MAX_KEYS: usize = 64;
@@ -45,7 +45,7 @@ impl Key {
                 jwk.insert("n".into(), b64(&key.n().to_bytes_be()).into());
                 jwk.insert("e".into(), b64(&key.e().to_bytes_be()).into());
             }
-            PublicKey::EcP256(key) => {
+            PublicKey::EcP256(EcKey { key, .. }) => {
                 let point = key.to_encoded_point(false);
                 jwk.insert("kty".into(), "EC".into());
                 jwk.insert("crv".into(), "P-256".into());
@@ -265,9 +265,11 @@ fn ec_key(crv: Option<&str>, x: Option<&str>, y: Option<&str>) -> Result<PublicK
         &coordinate("y", y)?,
         false,
     );
-    let key = p256::ecdsa::VerifyingKey::from_encoded_point(&point)
-        .map_err(|_| "point is not on the P-256 curve".to_string())?;
-    Ok(PublicKey::EcP256(key))
+    p256::ecdsa::VerifyingKey::from_encoded_point(&point)
+        .ok()
+        .and_then(EcKey::new)
+        .map(PublicKey::EcP256)
+        .ok_or_else(|| "point is not on the P-256 curve".to_string())
 }
 
 impl KeyKind {

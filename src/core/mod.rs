@@ -9,6 +9,7 @@ pub mod claims;
 pub mod config;
 pub mod decision;
 pub mod discovery;
+pub mod ecdsa_p256;
 pub mod jwks;
 pub mod metadata;
 pub mod provider;

@@ -165,12 +165,8 @@ impl JwksLocation {
     /// For logs and `check-config`.
     pub fn describe(&self) -> String {
         match self {
-            Self::Url(url) => format!("{}{}", url.origin(), url.path_and_query),
-            Self::Discovered { metadata } => format!(
-                "jwks_uri of {}{}",
-                metadata.origin(),
-                metadata.path_and_query
-            ),
+            Self::Url(url) => url.to_string(),
+            Self::Discovered { metadata } => format!("jwks_uri of {metadata}"),
         }
     }
 }

@@ -407,7 +407,7 @@ fn serves_jwks(provider: &ProviderConfig, path: &str) -> bool {
     provider.kind == Provider::Keycloak
         && path
             .strip_suffix("/protocol/openid-connect/certs")
-            .is_some_and(|realm| realm == provider.issuer.path().trim_end_matches('/'))
+            .is_some_and(|realm| realm == provider.issuer_path())
 }
 
 fn jwks_reply(request: &Request, keys: KeyState<'_>) -> Decision {

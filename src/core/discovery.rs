@@ -68,8 +68,7 @@ mod tests {
     const ISSUER: &str = "https://kc.example.com/realms/mcp";
 
     fn discover(document: serde_json::Value) -> Result<String, DiscoveryError> {
-        jwks_uri(document.to_string().as_bytes(), ISSUER)
-            .map(|url| format!("{}{}", url.origin(), url.path_and_query))
+        jwks_uri(document.to_string().as_bytes(), ISSUER).map(|url| url.to_string())
     }
 
     #[test]

@@ -118,7 +118,7 @@ pub fn registration_call(config: &Config, provider: &ProviderConfig) -> Option<I
         (None, Provider::Keycloak) => IdpCallKind::Registration,
         (None, _) => return None,
     };
-    let issuer_path = provider.issuer.path().trim_end_matches('/');
+    let issuer_path = provider.issuer_path();
     Some(IdpCall {
         kind,
         cluster: provider.cluster.clone(),

@@ -61,6 +61,17 @@ impl HttpUrl {
     }
 }
 
+/// The whole URL, as configured or discovered (for logs).
+impl std::fmt::Display for HttpUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}://{}{}",
+            self.scheme, self.authority, self.path_and_query
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +82,7 @@ mod tests {
         assert_eq!(url.origin(), "https://gw.example.com");
         assert_eq!(url.path_and_query, "/base?x=1");
         assert_eq!(url.path(), "/base");
+        assert_eq!(url.to_string(), "https://gw.example.com/base?x=1");
         let bare = HttpUrl::parse("http://127.0.0.1:8080").unwrap();
         assert_eq!(bare.path_and_query, "/");
         let query_only = HttpUrl::parse("http://h?a=b").unwrap();

@@ -274,10 +274,8 @@ impl RemoteKeys {
             }
             Err(status) => {
                 log::warn!(
-                    "mcp_authn: fetching {}{} through cluster {:?} could not start: {status:?} \
+                    "mcp_authn: fetching {url} through cluster {:?} could not start: {status:?} \
                      (unknown cluster, or a bad :authority in the URL)",
-                    url.origin(),
-                    url.path_and_query,
                     self.jwks.cluster
                 );
                 self.record_failure(now_ms, metrics);
@@ -287,7 +285,7 @@ impl RemoteKeys {
     }
 
     /// The provider metadata arrived: fetch the JWKS it names at once, under the same lease.
-    fn discovered(
+    fn follow_metadata(
         &mut self,
         response: Result<Fetched, String>,
         now_ms: u64,
@@ -298,11 +296,7 @@ impl RemoteKeys {
         });
         match found {
             Ok(url) => {
-                log::info!(
-                    "mcp_authn: JWKS discovered at {}{}",
-                    url.origin(),
-                    url.path_and_query
-                );
+                log::info!("mcp_authn: JWKS discovered at {url}");
                 self.discovered = Some(url);
                 self.dispatch(now_ms, metrics);
             }
@@ -327,7 +321,7 @@ impl RemoteKeys {
             return false;
         };
         if stage == Stage::Discovery {
-            self.discovered(response, now_ms, metrics);
+            self.follow_metadata(response, now_ms, metrics);
             return false;
         }
         let parsed = response.and_then(|fetched| {
@@ -340,10 +334,9 @@ impl RemoteKeys {
             Err(why) => {
                 log::warn!(
                     "mcp_authn: JWKS fetch from {} failed: {why}; keeping the last good keys",
-                    self.discovered.as_ref().map_or_else(
-                        || self.jwks.location.describe(),
-                        |url| format!("{}{}", url.origin(), url.path_and_query)
-                    )
+                    self.discovered
+                        .as_ref()
+                        .map_or_else(|| self.jwks.location.describe(), HttpUrl::to_string)
                 );
                 // A discovered URL may be stale: the next attempt asks the metadata again.
                 self.discovered = None;

@@ -1,23 +1,46 @@
 #!/usr/bin/env bash
-# Install the end-to-end test peers (MCP server/client, token minting) into the
-# repo-local .venv at the exact versions in tests/e2e/requirements.txt.
-# Python-only on purpose: the `mcp` package provides both the upstream server
-# and the client, so no npm packages are needed.
-# Idempotent: pip is only invoked when an installed version differs.
+# Install the end-to-end test peers at exact versions:
+#   .venv        tests/e2e/requirements.txt       mcp==1.30.0 (the older SDK line), token minting
+#   .venv-mcp2   tests/e2e/requirements-mcp2.txt  mcp==2.3.0 (2026-07-28, stateless; speaks the older
+#                                                 revisions too). The two lines cannot share a venv.
+#   .deps/node-peers  tests/e2e/node-peers/       npm ci: the TypeScript SDK client, server-everything,
+#                                                 the official conformance suite, playwright-core
+# Idempotent: pip runs only when an installed version differs, npm only when the lock file changed.
+#
+# Usage: scripts/setup-peers.sh [--node-path]   (--node-path: print .deps/node-peers and exit)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="$ROOT/.venv"
-REQS="$ROOT/tests/e2e/requirements.txt"
+NODE_PEERS="$ROOT/.deps/node-peers"
 
-if [[ ! -x "$VENV/bin/python" ]]; then
-  "$(command -v python3.11 || command -v python3)" -m venv "$VENV"
+if [[ "${1:-}" == "--node-path" ]]; then
+  echo "$NODE_PEERS"
+  exit 0
 fi
 
-# Every pinned line must appear verbatim (case-insensitively) in pip freeze.
-missing="$(grep -E '^[A-Za-z0-9_.-]+==' "$REQS" \
-  | grep -vixF -f <("$VENV/bin/python" -m pip freeze --disable-pip-version-check) || true)"
-if [[ -n "$missing" ]]; then
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQS" >&2
+python_venv() { # python_venv VENV REQUIREMENTS
+  local venv="$1" reqs="$2" missing
+  if [[ ! -x "$venv/bin/python" ]]; then
+    "$(command -v python3.11 || command -v python3)" -m venv "$venv"
+  fi
+  # Every pinned line must appear verbatim (case-insensitively) in pip freeze.
+  missing="$(grep -E '^[A-Za-z0-9_.-]+==' "$reqs" \
+    | grep -vixF -f <("$venv/bin/python" -m pip freeze --disable-pip-version-check) || true)"
+  if [[ -n "$missing" ]]; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$reqs" >&2
+  fi
+}
+
+python_venv "$ROOT/.venv" "$ROOT/tests/e2e/requirements.txt"
+python_venv "$ROOT/.venv-mcp2" "$ROOT/tests/e2e/requirements-mcp2.txt"
+
+SRC="$ROOT/tests/e2e/node-peers"
+if ! cmp -s "$SRC/package-lock.json" "$NODE_PEERS/package-lock.json" \
+  || [[ ! -d "$NODE_PEERS/node_modules/@modelcontextprotocol/sdk" ]]; then
+  command -v npm >/dev/null || { echo "error: npm is needed to install the Node test peers" >&2; exit 1; }
+  rm -rf "$NODE_PEERS"
+  mkdir -p "$NODE_PEERS"
+  cp "$SRC/package.json" "$SRC/package-lock.json" "$NODE_PEERS/"
+  npm ci --prefix "$NODE_PEERS" --no-audit --no-fund --no-update-notifier --loglevel=error >&2
 fi
-echo "test peers ready in $VENV" >&2
+echo "test peers ready: .venv (mcp 1.30.0), .venv-mcp2 (mcp 2.3.0), $NODE_PEERS" >&2

@@ -3,7 +3,9 @@
 #   - Debian packages: skopeo (push/pull/inspect images without a daemon), umoci (an
 #     independent check that the compat image unpacks with a standard tool) and
 #     docker-registry (a loopback OCI registry for the push/pull round trip);
-#   - the pinned Python packages of tests/ship/requirements.txt, into the repo's .venv.
+#   - the pinned Python packages of tests/ship/requirements.txt and tests/e2e/requirements.txt
+#     into the repo's .venv (the ship tests mint tokens and make certificates with PyJWT and
+#     cryptography, and check the Istio manifests with jsonschema, pinned there).
 # apt-get runs only when a tool is missing, through sudo when not root.
 #
 # Note: on a machine with systemd, installing docker-registry also enables Debian's
@@ -12,7 +14,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
-REQS="$ROOT/tests/ship/requirements.txt"
+REQS=("$ROOT/tests/ship/requirements.txt" "$ROOT/tests/e2e/requirements.txt")
 PACKAGES=(skopeo umoci docker-registry)
 
 missing=()
@@ -38,9 +40,11 @@ if [[ ! -x "$VENV/bin/python" ]]; then
   "$(command -v python3.11 || command -v python3)" -m venv "$VENV"
 fi
 # Every pinned line must appear verbatim (case-insensitively) in pip freeze.
-stale="$(grep -E '^[A-Za-z0-9_.-]+==' "$REQS" \
-  | grep -vixF -f <("$VENV/bin/python" -m pip freeze --disable-pip-version-check) || true)"
-if [[ -n "$stale" ]]; then
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQS" >&2
-fi
+for reqs in "${REQS[@]}"; do
+  stale="$(grep -E '^[A-Za-z0-9_.-]+==' "$reqs" \
+    | grep -vixF -f <("$VENV/bin/python" -m pip freeze --disable-pip-version-check) || true)"
+  if [[ -n "$stale" ]]; then
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$reqs" >&2
+  fi
+done
 echo "ship test tools ready: $(skopeo --version), $(umoci --version), $(docker-registry --version)" >&2

@@ -11,9 +11,17 @@
 # The layouts are byte-for-byte deterministic; the printed manifest digests are what a
 # WasmPlugin pins (`url: oci://REGISTRY/REPO@sha256:...` or `sha256:` without the prefix).
 #
-# Usage: scripts/oci.sh [TAG]   (default: the Cargo package version)
-# Push:  skopeo copy oci:dist/oci/mcp_authn-compat:TAG docker://REGISTRY/mcp-authn:TAG
-#        (add --preserve-digests so the registry keeps the digest printed here).
+# It then writes the Istio manifests that pin the compat image, from the templates in
+# envoy/istio/ (scripts/istio_manifests.py): dist/istio/wasmplugin.yaml and
+# dist/istio/trafficextension.yaml, with url oci://$MCP_AUTHN_IMAGE:TAG and sha256 = the compat
+# image's manifest digest.
+#
+# Usage: [MCP_AUTHN_IMAGE=REGISTRY/REPO] scripts/oci.sh [TAG]
+#        (TAG defaults to the Cargo package version, MCP_AUTHN_IMAGE to
+#        registry.example.com/mcp/mcp-authn)
+# Push:  skopeo copy --preserve-digests oci:dist/oci/mcp_authn-compat:TAG \
+#          docker://$MCP_AUTHN_IMAGE:TAG
+#        (--preserve-digests: fail rather than let the registry serve another digest).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,10 +32,21 @@ if [[ ! -f "$WASM" ]]; then
 fi
 tag="${1:-$(sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/Cargo.toml" | head -n1)}"
 
-python3 "$ROOT/scripts/oci_layout.py" "$WASM" "$ROOT/dist/oci" "$tag" |
-  while read -r variant digest layout tarball; do
-    echo "$variant image: $digest"
-    echo "  layout:  ${layout#"$ROOT/"}  (skopeo: oci:${layout#"$ROOT/"}:$tag)"
-    echo "  archive: ${tarball#"$ROOT/"}  (skopeo: oci-archive:${tarball#"$ROOT/"})"
-  done
+image="${MCP_AUTHN_IMAGE:-registry.example.com/mcp/mcp-authn}"
+
+compat_digest=""
+while read -r variant digest layout tarball; do
+  echo "$variant image: $digest"
+  echo "  layout:  ${layout#"$ROOT/"}  (skopeo: oci:${layout#"$ROOT/"}:$tag)"
+  echo "  archive: ${tarball#"$ROOT/"}  (skopeo: oci-archive:${tarball#"$ROOT/"})"
+  [[ "$variant" == compat ]] && compat_digest="$digest"
+done < <(python3 "$ROOT/scripts/oci_layout.py" "$WASM" "$ROOT/dist/oci" "$tag")
 echo "module sha256: $(sha256sum "$WASM" | cut -d' ' -f1)"
+
+if [[ -z "$compat_digest" ]]; then
+  echo "error: scripts/oci_layout.py printed no compat image digest" >&2
+  exit 1
+fi
+echo "Istio manifests pinning oci://$image:$tag (sha256 ${compat_digest#sha256:}):"
+python3 "$ROOT/scripts/istio_manifests.py" \
+  "$ROOT/envoy/istio" "$ROOT/dist/istio" "$image" "$tag" "$compat_digest" | sed "s|^$ROOT/|  |"

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The ship tests (tests/ship/): OCI images through a loopback registry, Envoy loading the
-# module remotely, `envoy --mode validate` on envoy/, and the Istio manifests.
-# Installs what it needs (Envoy, skopeo/umoci/docker-registry, PyYAML), builds the native
-# checker and the OCI images, then runs the suite. Needs dist/mcp_authn.wasm (scripts/build.sh).
+# module remotely, `envoy --mode validate` on envoy/, the Istio manifests (Istio's CRD schemas,
+# the image pin, the IdP's certificate name checked in Envoy), and `mcp-authn check-config` on
+# every filter config in the manifests, the Markdown docs and envoy/.
+# Installs what it needs (Envoy, skopeo/umoci/docker-registry, PyYAML, jsonschema, PyJWT,
+# cryptography), builds the native checker and the OCI images (which also renders
+# dist/istio/), then runs the suite. Needs dist/mcp_authn.wasm (scripts/build.sh).
 #
 # Usage: scripts/ship-tests.sh [unittest args]   e.g. scripts/ship-tests.sh test_oci
 set -euo pipefail
@@ -16,7 +19,7 @@ fi
 "$ROOT/scripts/setup-envoy.sh" >/dev/null
 "$ROOT/scripts/setup-oci.sh"
 (cd "$ROOT" && cargo build --locked --release --bin mcp-authn)
-"$ROOT/scripts/oci.sh"
+env -u MCP_AUTHN_IMAGE "$ROOT/scripts/oci.sh"  # the tests expect the default image name
 
 cd "$ROOT/tests/ship"
 if [[ $# -eq 0 ]]; then

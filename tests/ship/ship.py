@@ -7,6 +7,7 @@ started process stopped by its process group.
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 
@@ -14,10 +15,35 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 
 import harness  # noqa: E402  (needs the path above)
+import yaml  # noqa: E402
 
 WASM_PATH = harness.WASM_PATH
 OCI_DIR = os.path.join(ROOT, "dist", "oci")
 CHECKER = os.path.join(ROOT, "target", "release", "mcp-authn")
+ISTIO_DIR = os.path.join(ROOT, "envoy", "istio")
+RENDERED_DIR = os.path.join(ROOT, "dist", "istio")  # the templates, rendered by scripts/oci.sh
+PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+
+
+def is_template(path):
+    with open(path) as f:
+        return bool(PLACEHOLDER.search(f.read()))
+
+
+def load_yaml(path):
+    with open(path) as f:
+        return [d for d in yaml.safe_load_all(f) if d is not None]
+
+
+def applied_path(name):
+    """Where envoy/istio/`name` is as a user applies it: rendered if it is a template."""
+    path = os.path.join(ISTIO_DIR, name)
+    return os.path.join(RENDERED_DIR, name) if is_template(path) else path
+
+
+def applied(name):
+    """The documents of envoy/istio/`name` as applied."""
+    return load_yaml(applied_path(name))
 
 
 def sha256_bytes(data):

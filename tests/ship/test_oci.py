@@ -17,7 +17,7 @@ import tempfile
 import unittest
 import urllib.request
 
-from ship import OCI_DIR, ROOT, WASM_PATH, harness, run_ok, sha256_bytes, sha256_file
+from ship import OCI_DIR, ROOT, WASM_PATH, applied, harness, run_ok, sha256_bytes, sha256_file
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 TAR_GZIP_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -182,6 +182,12 @@ class RegistryRoundTripTest(unittest.TestCase):
 
     def test_compat_image_round_trip(self):
         pulled = self.round_trip("compat")
+        # What Istio's agent compares a WasmPlugin's sha256 with: the digest of the manifest the
+        # registry serves (round_trip checked it is the pulled one). The manifests pin exactly it.
+        for name in ("wasmplugin.yaml", "trafficextension.yaml"):
+            [document] = applied(name)
+            spec = document["spec"].get("wasm", document["spec"])
+            self.assertEqual("sha256:" + spec["sha256"], pulled.descriptor["digest"], name)
         self.assertEqual(pulled.manifest["annotations"], {"module.wasm.image/variant": "compat"})
         self.assertEqual([l["mediaType"] for l in pulled.manifest["layers"]], [TAR_GZIP_LAYER])
         variant, wasm = istio_extract(pulled)

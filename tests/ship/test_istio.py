@@ -9,7 +9,7 @@ Istio cannot run here, so:
 - pluginConfig.jwks.cluster is Istio's name for the ServiceEntry port where the sidecar
   originates TLS, and the DestinationRule checks the IdP's certificate name there
   (test_istio_tls.py runs that in Envoy);
-- the buffer EnvoyFilter's patch is a filter Envoy accepts, after mcp-authn and before the router;
+- (test_istio_buffer.py: the buffer EnvoyFilter, in Envoy;)
 - a real Envoy runs the filter configured the way Istio would (istio_xds.wasm_plugin).
 """
 
@@ -27,7 +27,7 @@ import urllib.parse
 import istio_schema
 import istio_xds
 from ship import (ISTIO_DIR, OCI_DIR, PLACEHOLDER, RENDERED_DIR, ROOT, applied, applied_path, harness,
-                  is_template, load_yaml, run)
+                  is_template, load_yaml)
 
 RENDERER = os.path.join(ROOT, "scripts", "istio_manifests.py")
 DEFAULT_IMAGE = "registry.example.com/mcp/mcp-authn"
@@ -240,51 +240,6 @@ class IdpServiceTest(unittest.TestCase):
         for document in (self.entry, self.rule):
             self.assertEqual(document["spec"]["exportTo"], ["."])
             self.assertEqual(document["metadata"]["namespace"], plugin["metadata"]["namespace"])
-
-
-class BufferEnvoyFilterTest(unittest.TestCase):
-    """envoyfilter-buffer.yaml: Envoy's buffer filter between mcp-authn and the router."""
-
-    @classmethod
-    def setUpClass(cls):
-        [cls.envoy_filter] = applied("envoyfilter-buffer.yaml")
-        [cls.plugin] = applied("wasmplugin.yaml")
-        [cls.patch] = cls.envoy_filter["spec"]["configPatches"]
-
-    def test_inserted_before_the_router_of_the_plugins_inbound_traffic(self):
-        self.assertEqual(self.patch["applyTo"], "HTTP_FILTER")
-        self.assertEqual(self.patch["match"]["context"], "SIDECAR_INBOUND")
-        chain = self.patch["match"]["listener"]["filterChain"]["filter"]
-        self.assertEqual(chain["name"], "envoy.filters.network.http_connection_manager")
-        # Anchored on the router, not on mcp-authn's filter name (which Istio 1.30 changed).
-        self.assertEqual(chain["subFilter"]["name"], "envoy.filters.http.router")
-        self.assertEqual(self.patch["patch"]["operation"], "INSERT_BEFORE")
-        self.assertEqual(self.envoy_filter["spec"]["workloadSelector"]["labels"],
-                         self.plugin["spec"]["selector"]["matchLabels"])
-        self.assertEqual(self.envoy_filter["metadata"]["namespace"], self.plugin["metadata"]["namespace"])
-
-    def test_holds_at_least_the_body_the_filter_accepts(self):
-        value = self.patch["patch"]["value"]
-        self.assertEqual(value["name"], "envoy.filters.http.buffer")
-        limit = self.plugin["spec"]["pluginConfig"].get("mcpAuthorization", {}).get("maxRequestBodyBytes", 1048576)
-        self.assertGreaterEqual(value["typed_config"]["max_request_bytes"], limit)
-
-    def test_envoy_accepts_the_filter_chain_it_makes(self):
-        """`envoy --mode validate` on mcp-authn, the patch's filter and the router, in that order."""
-        bootstrap = harness.bootstrap(
-            listener_port=harness.free_port(), admin_port=harness.free_port(), upstream_port=harness.free_port(),
-            jwks_port=harness.free_port(),
-            http_filters=[istio_xds.wasm_plugin(self.plugin, harness.WASM_PATH), self.patch["patch"]["value"]],
-        )
-        for broken in (False, True):
-            if broken:  # control: a misspelt field in the patch is refused
-                bootstrap["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"][
-                    "http_filters"][1]["typed_config"]["max_request_byte"] = 1
-            with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-                json.dump(bootstrap, f)
-            self.addCleanup(os.unlink, f.name)
-            result = run([harness.envoy_binary(), "--mode", "validate", "-c", f.name], timeout=120)
-            self.assertEqual(result.returncode != 0, broken, result.stdout[-2000:] + result.stderr[-2000:])
 
 
 class IstioShapedEnvoyTest(unittest.TestCase):

@@ -113,21 +113,21 @@ fn main() {
     row(
         "tools/call echo: parse body + rules (1st rule matches)",
         measure(|| {
-            let verdict = demo.check_request(&subject, black_box(echo.as_bytes()), PRM);
+            let verdict = demo.check_request(&subject, None, black_box(echo.as_bytes()), PRM);
             assert!(matches!(verdict, Verdict::Forward { .. }));
         }),
     );
     row(
         "tools/call delete_file: parse body + all 5 rules",
         measure(|| {
-            black_box(demo.check_request(&subject, black_box(delete.as_bytes()), PRM));
+            black_box(demo.check_request(&subject, None, black_box(delete.as_bytes()), PRM));
         }),
     );
     row(
         "whole request: subject + tools/call delete_file",
         measure(|| {
             let subject = demo.subject(Some(black_box(&claims)), &headers);
-            black_box(demo.check_request(&subject, black_box(delete.as_bytes()), PRM));
+            black_box(demo.check_request(&subject, None, black_box(delete.as_bytes()), PRM));
         }),
     );
     let scoped = none.subject(Some(&claims), &headers);
@@ -135,7 +135,7 @@ fn main() {
         "requiredScopes only (no CEL): subject + tools/call",
         measure(|| {
             let subject = none.subject(Some(black_box(&claims)), &headers);
-            black_box(none.check_request(&subject, black_box(delete.as_bytes()), PRM));
+            black_box(none.check_request(&subject, None, black_box(delete.as_bytes()), PRM));
         }),
     );
     black_box(scoped);

@@ -59,7 +59,33 @@ impl ResourceMetadata {
                     resource = Some((text.to_string(), url));
                 }
                 "scopesSupported" | "scopes_supported" => {
-                    scope_hint = Some(scope_list(&value, &path)?);
+                    let scopes = scope_list(&value, &path)?;
+                    if scopes.split(' ').any(|s| s == "offline_access") {
+                        return Err(ConfigError {
+                            path,
+                            message: "offline_access is not a resource requirement and must \
+                                      not be advertised by a protected resource (MCP 2026-07-28); \
+                                      remove it"
+                                .into(),
+                        });
+                    }
+                    scope_hint = Some(scopes);
+                }
+                "authorizationServers" | "authorization_servers" => {
+                    let listed = value.as_array().is_some_and(|servers| {
+                        !servers.is_empty()
+                            && servers
+                                .iter()
+                                .all(|s| s.as_str().is_some_and(|s| !s.is_empty()))
+                    });
+                    if !listed {
+                        return Err(ConfigError {
+                            path,
+                            message: "must list at least one authorization server URL \
+                                      (MCP clients find the authorization server only here)"
+                                .into(),
+                        });
+                    }
                 }
                 _ => {}
             }
@@ -546,6 +572,22 @@ mod tests {
             (
                 json!({"scopesSupported": [1]}),
                 "resourceMetadata.scopesSupported: must be an array",
+            ),
+            (
+                json!({"scopesSupported": ["mcp", "offline_access"]}),
+                "resourceMetadata.scopesSupported: offline_access is not a resource requirement",
+            ),
+            (
+                json!({"authorizationServers": []}),
+                "resourceMetadata.authorizationServers: must list at least one",
+            ),
+            (
+                json!({"authorization_servers": [""]}),
+                "resourceMetadata.authorization_servers: must list at least one",
+            ),
+            (
+                json!({"authorizationServers": "https://as"}),
+                "resourceMetadata.authorizationServers: must list at least one",
             ),
         ];
         for (raw, expected) in cases {

@@ -72,9 +72,55 @@ impl std::fmt::Display for HttpUrl {
     }
 }
 
+/// Whether two resource identifiers name the same resource: equal, or equal once the scheme
+/// and host of an `http(s)` URL are lower-cased (MCP 2026-07-28: servers SHOULD accept an
+/// upper-case scheme and host). Path and query stay case-sensitive.
+pub fn same_resource(a: &str, b: &str) -> bool {
+    a == b || matches!((canonical(a), canonical(b)), (Some(a), Some(b)) if a == b)
+}
+
+/// `scheme://authority` lower-cased, the rest as it is; `None` for anything else.
+fn canonical(uri: &str) -> Option<String> {
+    let (scheme, rest) = uri.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let split = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(split);
+    Some(format!(
+        "{scheme}://{}{tail}",
+        authority.to_ascii_lowercase()
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resources_compare_with_case_folded_scheme_and_host_only() {
+        let canonical = "https://mcp.example.com/mcp";
+        for same in [
+            canonical,
+            "HTTPS://MCP.EXAMPLE.COM/mcp",
+            "Https://Mcp.Example.com/mcp",
+        ] {
+            assert!(same_resource(same, canonical), "{same}");
+            assert!(same_resource(canonical, same), "{same}");
+        }
+        for other in [
+            "https://mcp.example.com/MCP",
+            "https://mcp.example.com/mcp/",
+            "http://mcp.example.com/mcp",
+            "https://mcp.example.com:8443/mcp",
+            "urn:MCP",
+        ] {
+            assert!(!same_resource(other, canonical), "{other}");
+        }
+        assert!(same_resource("urn:x", "urn:x"));
+        assert!(!same_resource("URN:x", "urn:x"));
+    }
 
     #[test]
     fn splits_absolute_urls() {

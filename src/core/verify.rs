@@ -11,6 +11,7 @@ use super::alg::Alg;
 use super::claims::{UniqueObject, VerifiedClaims};
 use super::config::ClaimRules;
 use super::jwks::KeySet;
+use super::url::same_resource;
 
 /// Keys tried for a token without `kid`: enough for a rotation overlap, bounded so that a
 /// large anonymous set cannot turn one request into many signature checks.
@@ -303,7 +304,8 @@ fn check_claims(claims: &UniqueObject, rules: &ClaimRules, now: u64) -> Result<(
     }
     if !rules.audiences.is_empty() {
         let got = audiences(claims.get("aud"))?;
-        if !got.iter().any(|aud| rules.audiences.contains(aud)) {
+        let known = |aud: &String| rules.audiences.iter().any(|a| same_resource(aud, a));
+        if !got.iter().any(known) {
             return Err(Rejection::AudienceMismatch {
                 got,
                 expected: rules.audiences.clone(),
@@ -608,6 +610,8 @@ mod tests {
             json!([AUDIENCE]),
             json!(["other", AUDIENCE]),
             json!([AUDIENCE, "other"]),
+            // Upper-case scheme and host name the same resource (MCP 2026-07-28).
+            json!("HTTPS://MCP.EXAMPLE.COM/mcp"),
         ];
         for aud in accepted {
             let token = mint("rsa", &claims_with("aud", Some(aud.clone())));
@@ -628,8 +632,8 @@ mod tests {
                 mismatch(&["https://mcp.example.com/mcp/"]),
             ),
             (
-                Some(json!("https://MCP.example.com/mcp")),
-                mismatch(&["https://MCP.example.com/mcp"]),
+                Some(json!("https://mcp.example.com/MCP")),
+                mismatch(&["https://mcp.example.com/MCP"]),
             ),
             (Some(json!(["a", "b"])), mismatch(&["a", "b"])),
             (Some(json!([])), mismatch(&[])),

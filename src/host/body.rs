@@ -9,10 +9,12 @@ use std::sync::Arc;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, BufferType, MapType};
 
+use crate::core::authz::headers::Mirrored;
 use crate::core::authz::listing::{self, ListCall, SseRewriter};
 use crate::core::authz::rules::Subject;
-use crate::core::authz::{McpAuthorization, Verdict, too_large_reply};
+use crate::core::authz::{HeaderStep, McpAuthorization, Verdict, too_large_reply};
 use crate::core::config::Config;
+use crate::core::decision::LocalReply;
 use crate::core::decision::{Decision, Outcome};
 use crate::core::request::Request;
 
@@ -50,6 +52,14 @@ pub struct Inspection {
     authz: Arc<McpAuthorization>,
     subject: Subject,
     metadata_url: String,
+    /// A 2026-07-28 request's validated headers, which its body must agree with.
+    mirrored: Option<Mirrored>,
+}
+
+/// A POST under `mcpAuthorization`: answered from its headers, or its body inspected.
+pub enum Prepared {
+    Respond(LocalReply),
+    Inspect(Inspection),
 }
 
 #[derive(Default)]
@@ -71,7 +81,7 @@ pub fn new_exchange() -> Shared {
 /// Whether `decision` forwards a request whose body `mcpAuthorization` must read, and what
 /// reading it needs. Only `POST`s that pass authentication are inspected; without a valid token
 /// (optional / permissive modes) the rules see an empty `jwt`.
-pub fn prepare(config: &Config, request: &Request, decision: &Decision) -> Option<Inspection> {
+pub fn prepare(config: &Config, request: &Request, decision: &Decision) -> Option<Prepared> {
     let authz = config.mcp_authorization.as_ref()?;
     if !authz.is_active() || request.method != "POST" {
         return None;
@@ -87,29 +97,49 @@ pub fn prepare(config: &Config, request: &Request, decision: &Decision) -> Optio
         } => None,
         _ => return None,
     };
-    Some(Inspection {
-        authz: Arc::clone(authz),
-        subject: authz.subject(claims, &request.headers),
-        metadata_url: config.metadata.metadata_url(request),
-    })
+    let subject = authz.subject(claims, &request.headers);
+    let metadata_url = config.metadata.metadata_url(request);
+    Some(
+        match authz.check_headers(&subject, &request.headers, &metadata_url) {
+            HeaderStep::Respond(reply) => Prepared::Respond(reply),
+            HeaderStep::ReadBody(mirrored) => Prepared::Inspect(Inspection {
+                authz: Arc::clone(authz),
+                subject,
+                metadata_url,
+                mirrored,
+            }),
+        },
+    )
 }
 
-/// After the headers' decision was carried out (`action`): a request with a body to inspect
-/// has its body held (`on_http_request_body`) until it is decided.
+/// After the headers' decision was carried out (`action`): a request its headers deny is
+/// answered now, before anything reaches the upstream; one with a body to inspect has its
+/// body held (`on_http_request_body`) until it is decided.
 ///
-/// The headers themselves go on: Envoy turns a paused `on_http_request_headers` into
-/// `StopAllIteration`, which would also keep the body from this filter. A denied request is
-/// answered locally before any of its body reaches the upstream, which then sees a reset.
+/// The headers of an inspected request go on: Envoy turns a paused `on_http_request_headers`
+/// into `StopAllIteration`, which would also keep the body from this filter. A denied request
+/// is answered locally before any of its body reaches the upstream, which then sees a reset.
 pub fn after_headers(
     exchange: &Shared,
-    inspection: Option<Inspection>,
+    prepared: Option<Prepared>,
     action: Action,
     end_of_stream: bool,
 ) -> Action {
-    if let (Action::Continue, Some(inspection), false) = (action, inspection, end_of_stream) {
-        inspect_body(&mut exchange.borrow_mut(), inspection);
+    match (action, prepared) {
+        (Action::Continue, Some(Prepared::Respond(reply))) => {
+            log::debug!(
+                "mcp_authn: mcpAuthorization answered {} from the headers",
+                reply.status
+            );
+            send(&reply);
+            Action::Pause
+        }
+        (Action::Continue, Some(Prepared::Inspect(inspection))) if !end_of_stream => {
+            inspect_body(&mut exchange.borrow_mut(), inspection);
+            action
+        }
+        _ => action,
     }
-    action
 }
 
 fn inspect_body(exchange: &mut Exchange, inspection: Inspection) {
@@ -129,13 +159,22 @@ pub fn await_keys(context_id: u32, exchange: &Shared, end_of_stream: bool) {
 }
 
 /// After a paused request was decided (on its effective context). Returns whether to resume.
-pub fn after_keys(context_id: u32, inspection: Option<Inspection>, action: Action) -> bool {
+pub fn after_keys(context_id: u32, prepared: Option<Prepared>, action: Action) -> bool {
     let exchange = WAITING.with(|w| {
         let mut waiting = w.borrow_mut();
         let index = waiting.iter().position(|(id, _)| *id == context_id)?;
         Some(waiting.swap_remove(index).1)
     });
-    let resume = matches!(action, Action::Continue);
+    let mut resume = matches!(action, Action::Continue);
+    let inspection = match prepared {
+        Some(Prepared::Respond(reply)) if resume => {
+            send(&reply);
+            resume = false;
+            None
+        }
+        Some(Prepared::Inspect(inspection)) => Some(inspection),
+        _ => None,
+    };
     let Some(exchange) = exchange else {
         return resume;
     };
@@ -183,10 +222,12 @@ fn inspect(state: &mut Exchange, body_size: usize) -> Action {
         .ok()
         .flatten()
         .unwrap_or_default();
-    let verdict =
-        inspection
-            .authz
-            .check_request(&inspection.subject, &body, &inspection.metadata_url);
+    let verdict = inspection.authz.check_request(
+        &inspection.subject,
+        inspection.mirrored.as_ref(),
+        &body,
+        &inspection.metadata_url,
+    );
     match verdict {
         Verdict::Forward { lists } => {
             state.request = RequestPhase::Forwarded(inspection, lists);

@@ -104,9 +104,9 @@ impl HttpContext for Http {
                 now_ms / 1000,
             );
         }
-        let inspection = body::prepare(&worker.config, &request, &decision);
+        let prepared = body::prepare(&worker.config, &request, &decision);
         let action = carry_out(&worker, decision);
-        body::after_headers(&self.mcp, inspection, action, end_of_stream)
+        body::after_headers(&self.mcp, prepared, action, end_of_stream)
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
@@ -262,9 +262,9 @@ pub fn resume_ready(worker: &mut Worker, now_ms: u64, current: u32) {
             worker.final_key_state(),
             now_ms / 1000,
         );
-        let inspection = body::prepare(&worker.config, &pending.request, &decision);
+        let prepared = body::prepare(&worker.config, &pending.request, &decision);
         let action = carry_out(worker, decision);
-        if body::after_keys(pending.context_id, inspection, action) {
+        if body::after_keys(pending.context_id, prepared, action) {
             let _ = hostcalls::resume_http_request();
         }
     }

@@ -1,5 +1,5 @@
 //! The JSON-RPC body of an MCP POST, read strictly: one message or a batch, duplicate member
-//! names refused (`id`, `method`, `params.name`, `params.uri`), so the filter and the server
+//! names refused (`id`, `method`, `params.name`, `params.uri`, `params._meta`'s version), so the filter and the server
 //! can never read different targets from the same bytes.
 
 use std::fmt;
@@ -19,6 +19,8 @@ pub struct Message {
     pub name: Option<String>,
     /// `params.uri` when it is a string.
     pub uri: Option<String>,
+    /// `params._meta["io.modelcontextprotocol/protocolVersion"]` when it is a string.
+    pub version: Option<String>,
 }
 
 /// The body: a single message or a batch (JSON-RPC arrays, MCP 2025-03-26).
@@ -76,11 +78,56 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, 
     Value::deserialize(deserializer).map(Some)
 }
 
-/// `params`, an object (or null); only `name` and `uri` are kept.
+/// `params`, an object (or null); only `name`, `uri` and the `_meta` version are kept.
 #[derive(Default)]
 struct Params {
     name: Option<String>,
     uri: Option<String>,
+    version: Option<String>,
+}
+
+/// The `_meta` key that carries a 2026-07-28 request's protocol version.
+const VERSION_KEY: &str = "io.modelcontextprotocol/protocolVersion";
+
+/// `params._meta`, an object (or null); only the protocol version is kept.
+#[derive(Default)]
+struct Meta {
+    version: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Meta {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MetaVisitor;
+        impl<'de> Visitor<'de> for MetaVisitor {
+            type Value = Meta;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a _meta object")
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Meta, E> {
+                Ok(Meta::default())
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Meta, A::Error> {
+                let mut meta = Meta::default();
+                let mut seen = false;
+                while let Some(key) = access.next_key::<String>()? {
+                    if key != VERSION_KEY {
+                        access.next_value::<IgnoredAny>()?;
+                        continue;
+                    }
+                    if seen {
+                        return Err(serde::de::Error::custom(format!("duplicate field {key}")));
+                    }
+                    seen = true;
+                    meta.version = match access.next_value::<Value>()? {
+                        Value::String(s) => Some(s),
+                        _ => None,
+                    };
+                }
+                Ok(meta)
+            }
+        }
+        deserializer.deserialize_map(MetaVisitor)
+    }
 }
 
 impl<'de> Deserialize<'de> for Params {
@@ -96,8 +143,16 @@ impl<'de> Deserialize<'de> for Params {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Params, A::Error> {
                 let mut params = Params::default();
-                let (mut seen_name, mut seen_uri) = (false, false);
+                let (mut seen_name, mut seen_uri, mut seen_meta) = (false, false, false);
                 while let Some(key) = access.next_key::<String>()? {
+                    if key == "_meta" {
+                        if seen_meta {
+                            return Err(serde::de::Error::custom("duplicate field _meta"));
+                        }
+                        seen_meta = true;
+                        params.version = access.next_value::<Meta>()?.version;
+                        continue;
+                    }
                     let (slot, seen) = match key.as_str() {
                         "name" => (&mut params.name, &mut seen_name),
                         "uri" => (&mut params.uri, &mut seen_uri),
@@ -131,6 +186,7 @@ impl From<RawMessage> for Message {
             method: raw.method,
             name: params.name,
             uri: params.uri,
+            version: params.version,
         }
     }
 }

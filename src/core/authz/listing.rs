@@ -1,7 +1,8 @@
 //! Filtering of list results: the items a caller may not use disappear from the responses
 //! to `tools/list`, `prompts/list`, `resources/list` and `resources/templates/list`, whether
 //! the response is a JSON body or an event of an SSE stream. Only responses whose `id`
-//! matches a list request of the same exchange are touched.
+//! matches a list request of the same exchange are touched. A result filtered for the
+//! caller is marked `"cacheScope": "private"` (MCP 2026-07-28, SEP-2549).
 
 use serde_json::Value;
 
@@ -79,8 +80,9 @@ pub struct ListCall {
     pub kind: ListKind,
 }
 
-/// Filters the list results in `message` (one JSON-RPC message or a batch of them), and
-/// forgets the calls it answered. Returns whether anything was removed.
+/// Filters the list results in `message` (one JSON-RPC message or a batch of them), marks
+/// them `"cacheScope": "private"`, and forgets the calls it answered. Returns whether
+/// anything changed.
 pub fn filter_value(
     authz: &McpAuthorization,
     subject: &Subject,
@@ -118,10 +120,10 @@ fn filter_one(
         return false;
     };
     let call = pending.remove(index);
-    let Some(Value::Array(items)) = object
-        .get_mut("result")
-        .and_then(|result| result.get_mut(call.kind.member()))
-    else {
+    let Some(Value::Object(result)) = object.get_mut("result") else {
+        return false;
+    };
+    let Some(Value::Array(items)) = result.get_mut(call.kind.member()) else {
         return false;
     };
     let before = items.len();
@@ -130,8 +132,19 @@ fn filter_one(
             .target(item)
             .is_some_and(|target| authz.item_allowed(subject, &target))
     });
-    items.len() != before
+    let removed = items.len() != before;
+    // Filtered for this caller: no shared cache may hand it to another (SEP-2549). `ttlMs`
+    // stays as the server set it.
+    let private = Value::String(PRIVATE.into());
+    let marked = result.get(CACHE_SCOPE) == Some(&private);
+    if !marked {
+        result.insert(CACHE_SCOPE.into(), private);
+    }
+    removed || !marked
 }
+
+const CACHE_SCOPE: &str = "cacheScope";
+const PRIVATE: &str = "private";
 
 /// Filters a JSON response body. `None` when it is unchanged (including bodies that are not
 /// JSON: nothing in them can be a list the client would read).

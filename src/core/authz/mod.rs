@@ -1,6 +1,8 @@
 //! MCP-aware authorization (`mcpAuthorization`): which tools, prompts and resources a caller
-//! may use, decided from the JSON-RPC body, and list responses filtered to match.
+//! may use, decided from the request headers (2026-07-28) and the JSON-RPC body, and list
+//! responses filtered to match.
 //!
+//! - [`headers`]: the 2026-07-28 mirrored headers, decoded, and their agreement with the body.
 //! - [`rules`]: the CEL rules (agentgateway's form), compiled at load.
 //! - [`jsonrpc`]: the request body, strictly parsed (single message or batch).
 //! - [`listing`]: `tools/list`, `prompts/list`, `resources/list` and
@@ -9,6 +11,7 @@
 //!
 //! Everything here is pure: the host buffers bodies and splices the results.
 
+pub mod headers;
 pub mod jsonrpc;
 pub mod listing;
 pub mod rules;
@@ -20,9 +23,10 @@ use serde_json::{Map, Value};
 use super::config::ConfigError;
 use super::decision::LocalReply;
 use super::metadata::{ErrorCode, challenge, error_body};
+use headers::{Era, HEADER_MISMATCH, Mirrored, Mismatch};
 use jsonrpc::{Body, BodyError, Message};
 use listing::{ListCall, ListKind};
-use rules::{RuleSet, Subject, Target, TargetKind};
+use rules::{RuleSet, Subject, Target, TargetKind, Use};
 
 /// Default and bounds of `mcpAuthorization.maxRequestBodyBytes`.
 pub const DEFAULT_MAX_REQUEST_BODY_BYTES: u64 = 1024 * 1024;
@@ -59,6 +63,8 @@ pub struct RawMcpAuthorization {
     #[serde(default)]
     required_scopes: Map<String, Value>,
     #[serde(default)]
+    implied_scopes: Map<String, Value>,
+    #[serde(default)]
     on_insufficient_scope: ScopeAnswer,
     #[serde(default)]
     max_request_body_bytes: Option<u64>,
@@ -79,6 +85,8 @@ struct ScopeRequirement {
 pub struct McpAuthorization {
     rules: RuleSet,
     required_scopes: Vec<ScopeRequirement>,
+    /// A broader scope and every narrower scope it implies, transitively.
+    implied_scopes: Vec<(String, Vec<String>)>,
     pub on_insufficient_scope: ScopeAnswer,
     pub max_request_body_bytes: usize,
     pub max_list_response_bytes: usize,
@@ -91,6 +99,15 @@ pub enum Verdict {
     Forward { lists: Vec<ListCall> },
     /// Answer locally.
     Respond(LocalReply),
+}
+
+/// What the headers of a POST lead to, before its body is read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HeaderStep {
+    /// Answer now, without the body: malformed 2026-07-28 headers, or a step-up.
+    Respond(LocalReply),
+    /// Read the body; for a 2026-07-28 request it must agree with these headers.
+    ReadBody(Option<Mirrored>),
 }
 
 /// How one message fared.
@@ -153,19 +170,12 @@ impl McpAuthorization {
                     ));
                 }
             }
-            let Value::Array(items) = value else {
-                return Err(error("must be an array of scopes"));
-            };
-            let mut scopes = Vec::with_capacity(items.len());
-            for item in items {
-                let scope = item
-                    .as_str()
-                    .filter(|s| is_scope_token(s))
-                    .ok_or_else(|| error("each scope is a non-empty string of printable ASCII without spaces, `\"` or `\\`"))?;
-                scopes.push(scope.to_string());
-            }
-            if scopes.is_empty() {
-                return Err(error("must list at least one scope"));
+            let scopes = scope_list(value, &path)?;
+            if scopes.iter().any(|s| s == OFFLINE_ACCESS) {
+                return Err(error(
+                    "offline_access is not a resource requirement and never goes into a \
+                     challenge (MCP 2026-07-28); remove it",
+                ));
             }
             required_scopes.push(ScopeRequirement {
                 method: method.to_string(),
@@ -173,9 +183,11 @@ impl McpAuthorization {
                 scopes,
             });
         }
+        let implied_scopes = implied_scopes(raw.implied_scopes)?;
         Ok(Self {
             rules,
             required_scopes,
+            implied_scopes,
             on_insufficient_scope: raw.on_insufficient_scope,
             max_request_body_bytes: bounded(
                 raw.max_request_body_bytes,
@@ -198,16 +210,74 @@ impl McpAuthorization {
     }
 
     /// The caller, converted once per request. `claims` is `None` without a valid token.
+    /// `mcp.params` holds the `Mcp-Param-*` headers only for a well-formed 2026-07-28 request.
     pub fn subject(
         &self,
         claims: Option<&Map<String, Value>>,
         headers: &[(String, String)],
     ) -> Subject {
-        self.rules.subject(claims, headers)
+        let era = headers::read(headers);
+        let params = match &era {
+            Ok(Era::Modern(mirrored)) => Some(mirrored.params.as_slice()),
+            _ => None,
+        };
+        self.rules
+            .subject(claims, headers, params, &|scopes| self.expand(scopes))
     }
 
-    /// Decides an MCP POST body. `metadata_url` goes into step-up challenges.
-    pub fn check_request(&self, subject: &Subject, body: &[u8], metadata_url: &str) -> Verdict {
+    /// Every scope `scopes` hold, with the narrower ones they imply.
+    fn expand(&self, mut scopes: Vec<String>) -> Vec<String> {
+        for (broad, narrower) in &self.implied_scopes {
+            if scopes.contains(broad) {
+                for scope in narrower {
+                    if !scopes.contains(scope) {
+                        scopes.push(scope.clone());
+                    }
+                }
+            }
+        }
+        scopes
+    }
+
+    /// Decides what a POST's headers allow before its body arrives. From 2026-07-28 on, the
+    /// mirrored headers are validated and decide a step-up at once; the body is still read
+    /// (to check that it says the same, and for the JSON-RPC id of any other answer).
+    /// Older requests: the headers are not trusted, the body decides.
+    pub fn check_headers(
+        &self,
+        subject: &Subject,
+        headers: &[(String, String)],
+        metadata_url: &str,
+    ) -> HeaderStep {
+        let mirrored = match headers::read(headers) {
+            Err(mismatch) => return HeaderStep::Respond(mismatch_reply(&Value::Null, &mismatch)),
+            Ok(Era::Legacy) => return HeaderStep::ReadBody(None),
+            Ok(Era::Modern(mirrored)) => mirrored,
+        };
+        let message = Message {
+            id: Some(Value::Null),
+            method: Some(mirrored.method.clone()),
+            name: mirrored.name.clone(),
+            uri: mirrored.name.clone(),
+            version: Some(mirrored.version.clone()),
+        };
+        match self.check_message(subject, &message) {
+            Check::NeedsScopes(scopes) => {
+                HeaderStep::Respond(step_up_reply(subject, &scopes, metadata_url))
+            }
+            _ => HeaderStep::ReadBody(Some(mirrored)),
+        }
+    }
+
+    /// Decides an MCP POST body. `mirrored` (from [`Self::check_headers`]) must agree with
+    /// it. `metadata_url` goes into step-up challenges.
+    pub fn check_request(
+        &self,
+        subject: &Subject,
+        mirrored: Option<&Mirrored>,
+        body: &[u8],
+        metadata_url: &str,
+    ) -> Verdict {
         if body.len() > self.max_request_body_bytes {
             return Verdict::Respond(too_large_reply());
         }
@@ -215,6 +285,15 @@ impl McpAuthorization {
             Ok(parsed) => parsed,
             Err(error) => return Verdict::Respond(invalid_reply(error)),
         };
+        if let Some(mirrored) = mirrored
+            && let Err(mismatch) = headers::agree(mirrored, &parsed)
+        {
+            let id = match &parsed {
+                Body::Single(message) => message.id.clone().unwrap_or(Value::Null),
+                Body::Batch(_) => Value::Null,
+            };
+            return Verdict::Respond(mismatch_reply(&id, &mismatch));
+        }
         let mut lists = Vec::new();
         let mut needed: Vec<String> = Vec::new();
         let mut hidden: Vec<Option<Value>> = Vec::new();
@@ -274,7 +353,7 @@ impl McpAuthorization {
             };
         }
         match target {
-            Some(target) if !self.rules.allows(subject, &target) => {
+            Some(target) if !self.rules.allows(subject, &target, Use::Call) => {
                 Check::Hidden(target.kind, target.name.to_string())
             }
             _ => Check::Allowed,
@@ -309,13 +388,75 @@ impl McpAuthorization {
     pub fn item_allowed(&self, subject: &Subject, target: &Target<'_>) -> bool {
         self.missing_scopes(subject, target.method, Some(target.name))
             .is_none()
-            && self.rules.allows(subject, target)
+            && self.rules.allows(subject, target, Use::Listing)
     }
 
-    /// Whether the rules alone allow `target` (for tests and the benchmark).
+    /// Whether the rules alone allow calling `target` (for tests and the benchmark).
     pub fn rules_allow(&self, subject: &Subject, target: &Target<'_>) -> bool {
-        self.rules.allows(subject, target)
+        self.rules.allows(subject, target, Use::Call)
     }
+}
+
+/// Never required and never in a challenge: refresh tokens are not a resource requirement.
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
+/// A non-empty array of scope tokens at `path`.
+fn scope_list(value: Value, path: &str) -> Result<Vec<String>, ConfigError> {
+    let error = |message: &str| ConfigError {
+        path: path.to_string(),
+        message: message.into(),
+    };
+    let Value::Array(items) = value else {
+        return Err(error("must be an array of scopes"));
+    };
+    let mut scopes = Vec::with_capacity(items.len());
+    for item in items {
+        let scope = item.as_str().filter(|s| is_scope_token(s)).ok_or_else(|| {
+            error(
+                "each scope is a non-empty string of printable ASCII without spaces, `\"` or `\\`",
+            )
+        })?;
+        scopes.push(scope.to_string());
+    }
+    if scopes.is_empty() {
+        return Err(error("must list at least one scope"));
+    }
+    Ok(scopes)
+}
+
+/// `impliedScopes`: `{"broad": ["narrow", ...]}`, closed transitively at load so that one
+/// pass over a token's scopes finds everything they imply.
+fn implied_scopes(raw: Map<String, Value>) -> Result<Vec<(String, Vec<String>)>, ConfigError> {
+    let mut direct: Vec<(String, Vec<String>)> = Vec::new();
+    for (broad, value) in raw {
+        let path = format!("{PATH}.impliedScopes.{broad}");
+        if !is_scope_token(&broad) {
+            return Err(ConfigError {
+                path,
+                message: "the key is a scope token".into(),
+            });
+        }
+        direct.push((broad, scope_list(value, &path)?));
+    }
+    let mut closed = Vec::with_capacity(direct.len());
+    for (broad, _) in &direct {
+        let mut reached: Vec<String> = Vec::new();
+        let mut frontier = vec![broad.clone()];
+        while let Some(scope) = frontier.pop() {
+            let narrower = direct
+                .iter()
+                .filter(|(b, _)| *b == scope)
+                .flat_map(|(_, n)| n);
+            for next in narrower {
+                if next != broad && !reached.contains(next) {
+                    reached.push(next.clone());
+                    frontier.push(next.clone());
+                }
+            }
+        }
+        closed.push((broad.clone(), reached));
+    }
+    Ok(closed)
 }
 
 fn is_scope_token(s: &str) -> bool {
@@ -368,6 +509,19 @@ fn invalid_reply(error: BodyError) -> LocalReply {
     json_reply(
         400,
         jsonrpc::error(&Value::Null, error.code(), error.message()).to_string(),
+    )
+}
+
+/// 400 with JSON-RPC `HeaderMismatch` (`-32020`), as a 2026-07-28 server answers it.
+fn mismatch_reply(id: &Value, mismatch: &Mismatch) -> LocalReply {
+    json_reply(
+        400,
+        jsonrpc::error(
+            id,
+            HEADER_MISMATCH,
+            &format!("Header mismatch: {}", mismatch.0),
+        )
+        .to_string(),
     )
 }
 
@@ -443,3 +597,5 @@ fn hidden_reply(body: &Body, checks: &[Check]) -> LocalReply {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_modern;

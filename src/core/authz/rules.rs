@@ -4,6 +4,11 @@
 //! Evaluation order: no rules allow everything; a matching `deny` denies; a failing `require`
 //! denies; a matching `allow` allows; otherwise the target is allowed only when there are no
 //! `allow` rules. An evaluation error, or a result that is not `true`, counts as false.
+//!
+//! Rules that mention `params` read `mcp.params`, the `Mcp-Param-*` headers of a 2026-07-28
+//! call (whose server must refuse a body that disagrees). Without such a guarantee (an older
+//! protocol version) an error in such a rule fails closed: a `deny` hits, a `require` fails,
+//! an `allow` misses. In list filtering it is open instead: the call itself decides.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -43,6 +48,17 @@ struct Rule {
     kind: RuleKind,
     source: String,
     program: Program,
+    /// Mentions `params`: its errors follow [`Use`] instead of counting as false.
+    uses_params: bool,
+}
+
+/// Where a target is evaluated, which decides what an error in a `params` rule means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// A call: errors fail closed unless the request's params are trusted.
+    Call,
+    /// An item of a list result: no arguments exist yet, errors fail open.
+    Listing,
 }
 
 /// The compiled rules with the CEL environment they run in.
@@ -102,6 +118,9 @@ pub struct Subject {
     root: Context<'static, 'static>,
     scopes: Vec<String>,
     authenticated: bool,
+    /// `mcp.params`, and whether the protocol version makes the server validate them.
+    params: Cel,
+    params_trusted: bool,
 }
 
 impl fmt::Debug for Subject {
@@ -150,6 +169,7 @@ impl RuleSet {
                 kind,
                 source: source.to_string(),
                 program,
+                uses_params: source.contains("params"),
             });
         }
         let has_allow = rules.iter().any(|r| r.kind == RuleKind::Allow);
@@ -173,10 +193,14 @@ impl RuleSet {
     }
 
     /// Converts the caller once: `claims` is `None` for a request without a valid token.
+    /// `params` are the request's `Mcp-Param-*` values when its protocol version makes the
+    /// server validate them; `expand` adds the scopes a token's scopes imply.
     pub fn subject(
         &self,
         claims: Option<&Map<String, Value>>,
         headers: &[(String, String)],
+        params: Option<&[(String, String)]>,
+        expand: &dyn Fn(Vec<String>) -> Vec<String>,
     ) -> Subject {
         let mut root = Context::with_env(Arc::clone(&self.env));
         let mut scopes: Vec<String> = Vec::new();
@@ -191,20 +215,32 @@ impl RuleSet {
                 }
             }
         }
+        let scopes = expand(scopes);
+        // Null when not trusted: any use of it (`has()` included) is an error, never a value.
+        let params_value = params.map_or(Cel::Null, |params| {
+            map(params
+                .iter()
+                .map(|(name, value)| (Key::from(name.as_str()), Cel::from(value.as_str())))
+                .collect())
+        });
         if self.rules.is_empty() {
             // Only `requiredScopes`: nothing reads the CEL variables.
             return Subject {
                 root,
                 scopes,
                 authenticated: claims.is_some(),
+                params: params_value,
+                params_trusted: params.is_some(),
             };
         }
         let mut jwt = HashMap::new();
         for (name, value) in claims.into_iter().flatten() {
             let value = match value {
-                Value::String(_) if SCOPE_CLAIMS.contains(&name.as_str()) => Cel::List(Arc::new(
-                    scope_tokens(value).into_iter().map(Cel::from).collect(),
-                )),
+                // The scope claims as a list of every scope held, implied ones included.
+                _ if SCOPE_CLAIMS.contains(&name.as_str()) => {
+                    let own = expand(scope_tokens(value));
+                    Cel::List(Arc::new(own.into_iter().map(Cel::from).collect()))
+                }
                 other => to_cel(other),
             };
             jwt.insert(Key::from(name.as_str()), value);
@@ -227,19 +263,33 @@ impl RuleSet {
             root,
             scopes,
             authenticated: claims.is_some(),
+            params: params_value,
+            params_trusted: params.is_some(),
         }
     }
 
     /// Whether the rules allow `target` for `subject`.
-    pub fn allows(&self, subject: &Subject, target: &Target<'_>) -> bool {
+    pub fn allows(&self, subject: &Subject, target: &Target<'_>, usage: Use) -> bool {
         if self.rules.is_empty() {
             return true;
         }
         let mut scope = subject.root.new_inner_scope();
-        scope.add_variable_from_value("mcp", mcp_value(target));
+        let params = match usage {
+            Use::Call => &subject.params,
+            Use::Listing => &Cel::Null,
+        };
+        scope.add_variable_from_value("mcp", mcp_value(target, params));
         let mut allowed = false;
         for rule in &self.rules {
-            let hit = matches!(rule.program.execute(&scope), Ok(Cel::Bool(true)));
+            let result = rule.program.execute(&scope);
+            let hit = match (&result, rule.uses_params, usage) {
+                (Ok(Cel::Bool(b)), ..) => *b,
+                // Open: the rule does not stand in the item's way.
+                (Err(_), true, Use::Listing) => rule.kind != RuleKind::Deny,
+                // Closed: unvalidated params cannot satisfy or escape a rule.
+                (Err(_), true, Use::Call) if !subject.params_trusted => rule.kind == RuleKind::Deny,
+                _ => false,
+            };
             match (rule.kind, hit) {
                 (RuleKind::Deny, true) | (RuleKind::Require, false) => return false,
                 (RuleKind::Allow, true) => allowed = true,
@@ -366,9 +416,9 @@ fn to_cel(value: &Value) -> Cel {
     }
 }
 
-/// `mcp`: `{method, tool: {name}}`, `{method, prompt: {name}}` or
-/// `{method, resource: {uri, name?}}`.
-fn mcp_value(target: &Target<'_>) -> Cel {
+/// `mcp`: `{method, params, tool: {name}}`, `{method, params, prompt: {name}}` or
+/// `{method, params, resource: {uri, name?}}`.
+fn mcp_value(target: &Target<'_>, params: &Cel) -> Cel {
     let mut inner = HashMap::new();
     match target.kind {
         TargetKind::Resource => {
@@ -383,6 +433,7 @@ fn mcp_value(target: &Target<'_>) -> Cel {
     }
     let mut mcp = HashMap::new();
     mcp.insert(Key::from("method"), Cel::from(target.method));
+    mcp.insert(Key::from("params"), params.clone());
     mcp.insert(Key::from(target.kind.noun()), map(inner));
     map(mcp)
 }

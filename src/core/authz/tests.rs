@@ -105,7 +105,7 @@ fn call(id: u64, name: &str) -> String {
 }
 
 fn check(authz: &McpAuthorization, subject: &Subject, body: &str) -> Verdict {
-    authz.check_request(subject, body.as_bytes(), PRM)
+    authz.check_request(subject, None, body.as_bytes(), PRM)
 }
 
 fn reply(verdict: Verdict) -> LocalReply {
@@ -894,7 +894,7 @@ fn malformed_bodies_are_refused_with_400() {
                 b"{}[]\",:0123 namemethodtools/call\\u"[usize::try_from(seed % 34).unwrap()]
             })
             .collect();
-        let _ = authz.check_request(&s, &bytes, PRM);
+        let _ = authz.check_request(&s, None, &bytes, PRM);
     }
 }
 
@@ -1254,7 +1254,7 @@ fn sse_multiline_data_and_line_endings() {
     let out = rewriter.push(&authz, &s, b"", true);
     assert_eq!(
         String::from_utf8(out).unwrap(),
-        "retry: 10\ndata: {\"id\":1,\"jsonrpc\":\"2.0\",\"result\":{\"tools\":[{\"name\":\"echo\"}]}}\n\n"
+        "retry: 10\ndata: {\"id\":1,\"jsonrpc\":\"2.0\",\"result\":{\"cacheScope\":\"private\",\"tools\":[{\"name\":\"echo\"}]}}\n\n"
     );
     assert_eq!(sse::event_data(b"data\n\n").as_deref(), Some(""));
     assert_eq!(sse::event_data(b"event: x\n\n"), None);

@@ -12,7 +12,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use mcp_authn::core::authz::listing::{self, ListCall, ListKind, SseRewriter};
-use mcp_authn::core::authz::{McpAuthorization, RawMcpAuthorization, Verdict};
+use mcp_authn::core::authz::{HeaderStep, McpAuthorization, RawMcpAuthorization, Verdict};
 use serde_json::{Map, Value, json};
 
 const DEMO_RULES: [&str; 5] = [
@@ -82,6 +82,57 @@ fn row(what: &str, time: Duration) {
     println!("{what:<62} {:>9.2} µs", time.as_secs_f64() * 1e6);
 }
 
+/// A 2026-07-28 `tools/call`: what the headers decide alone, and the body check after them.
+fn modern(claims: &Map<String, Value>) {
+    let demo = authz(json!({"rules": DEMO_RULES,
+        "requiredScopes": {"tools/call:delete_file": ["files:delete", "files:write"]}}));
+    let headers = |tool: &str| {
+        [
+            ("content-type", "application/json"),
+            ("accept", "application/json, text/event-stream"),
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", tool),
+        ]
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .to_vec()
+    };
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"message": "hi"},
+                   "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                             "io.modelcontextprotocol/clientCapabilities": {}}}})
+    .to_string();
+    println!();
+    let (echo, delete) = (headers("echo"), headers("delete_file"));
+    row(
+        "2026-07-28 delete_file step-up: subject + headers, no body",
+        measure(|| {
+            let subject = demo.subject(Some(black_box(claims)), &delete);
+            let step = demo.check_headers(&subject, &delete, PRM);
+            assert!(matches!(step, HeaderStep::Respond(ref r) if r.status == 403));
+        }),
+    );
+    row(
+        "2026-07-28 echo: subject + headers (allowed, body to check)",
+        measure(|| {
+            let subject = demo.subject(Some(black_box(claims)), &echo);
+            black_box(demo.check_headers(&subject, &echo, PRM));
+        }),
+    );
+    let subject = demo.subject(Some(claims), &echo);
+    let HeaderStep::ReadBody(mirrored) = demo.check_headers(&subject, &echo, PRM) else {
+        unreachable!()
+    };
+    row(
+        "2026-07-28 echo: the body check (parse, agree, rules)",
+        measure(|| {
+            let verdict =
+                demo.check_request(&subject, mirrored.as_ref(), black_box(body.as_bytes()), PRM);
+            assert!(matches!(verdict, Verdict::Forward { .. }));
+        }),
+    );
+}
+
 fn main() {
     let demo = authz(json!({"rules": DEMO_RULES}));
     let none = authz(json!({"requiredScopes": {"tools/call:delete_file": ["files:delete"]}}));
@@ -139,6 +190,7 @@ fn main() {
         }),
     );
     black_box(scoped);
+    modern(&claims);
     println!();
     for count in [5, 50, 200] {
         let body = tools_response(count);

@@ -254,15 +254,12 @@ impl McpAuthorization {
             Ok(Era::Legacy) => return HeaderStep::ReadBody(None),
             Ok(Era::Modern(mirrored)) => mirrored,
         };
-        let message = Message {
-            id: Some(Value::Null),
-            method: Some(mirrored.method.clone()),
-            name: mirrored.name.clone(),
-            uri: mirrored.name.clone(),
-            version: Some(mirrored.version.clone()),
-        };
-        match self.check_message(subject, &message) {
-            Check::NeedsScopes(scopes) => {
+        // Only the scope step-up is answered here; the rules run once, on the agreeing body
+        // (their hide answer needs its id anyway).
+        let method = mirrored.method.as_str();
+        let step_up = self.on_insufficient_scope == ScopeAnswer::StepUp || !takes_name(method);
+        match self.missing_scopes(subject, method, mirrored.name.as_deref()) {
+            Some(scopes) if step_up => {
                 HeaderStep::Respond(step_up_reply(subject, &scopes, metadata_url))
             }
             _ => HeaderStep::ReadBody(Some(mirrored)),

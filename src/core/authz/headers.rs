@@ -152,7 +152,7 @@ pub fn decode(value: &str, header: &str) -> Result<String, Mismatch> {
 }
 
 /// Whether the body says what the headers say: one message (a batch cannot be mirrored),
-/// the same method, the same name or URI, and the same `_meta` protocol version.
+/// the same method, the same name or URI, and no other `_meta` protocol version.
 pub fn agree(mirrored: &Mirrored, body: &Body) -> Result<(), Mismatch> {
     let Body::Single(message) = body else {
         return Err(Mismatch(
@@ -175,7 +175,13 @@ pub fn agree(mirrored: &Mirrored, body: &Body) -> Result<(), Mismatch> {
             )));
         }
     }
-    if message.version.as_deref() != Some(mirrored.version.as_str()) {
+    // A body without the version is the server's to refuse (-32602); only a different one is
+    // a mismatch. The version picks the era and names no target, so nothing is bypassed.
+    if message
+        .version
+        .as_deref()
+        .is_some_and(|version| version != mirrored.version)
+    {
         return Err(Mismatch(format!(
             "MCP-Protocol-Version header value '{}' does not match the body's _meta \
              io.modelcontextprotocol/protocolVersion",

@@ -119,12 +119,18 @@ enum Check {
     Invalid,
 }
 
-/// Methods whose target authorization decides, and where the target's name is.
-fn target_of<'a>(method: &'a str, message: &'a Message) -> Option<Option<Target<'a>>> {
+/// Methods whose target authorization decides, and where the target's name is. 2026-07-28
+/// removed `resources/subscribe`: a modern request for it is the server's to refuse (404).
+fn target_of<'a>(
+    method: &'a str,
+    message: &'a Message,
+    modern: bool,
+) -> Option<Option<Target<'a>>> {
     let (kind, name) = match method {
         "tools/call" => (TargetKind::Tool, message.name.as_deref()),
         "prompts/get" => (TargetKind::Prompt, message.name.as_deref()),
-        "resources/read" | "resources/subscribe" => (TargetKind::Resource, message.uri.as_deref()),
+        "resources/read" => (TargetKind::Resource, message.uri.as_deref()),
+        "resources/subscribe" if !modern => (TargetKind::Resource, message.uri.as_deref()),
         _ => return None,
     };
     Some(name.map(|name| Target {
@@ -297,7 +303,7 @@ impl McpAuthorization {
         let checks: Vec<Check> = parsed
             .messages()
             .iter()
-            .map(|message| self.check_message(subject, message))
+            .map(|message| self.check_message(subject, message, mirrored.is_some()))
             .collect();
         for (message, check) in parsed.messages().iter().zip(&checks) {
             match check {
@@ -332,11 +338,11 @@ impl McpAuthorization {
         Verdict::Respond(hidden_reply(&parsed, &checks))
     }
 
-    fn check_message(&self, subject: &Subject, message: &Message) -> Check {
+    fn check_message(&self, subject: &Subject, message: &Message, modern: bool) -> Check {
         let Some(method) = message.method.as_deref() else {
             return Check::Allowed; // a response to a server request
         };
-        let target = match target_of(method, message) {
+        let target = match target_of(method, message, modern) {
             None => None,
             Some(None) => return Check::Invalid,
             Some(Some(target)) => Some(target),

@@ -337,16 +337,38 @@ fn no_bypass_headers_denied_body_allowed() {
 }
 
 #[test]
-fn the_modern_body_must_carry_the_same_protocol_version() {
+fn the_modern_body_must_not_carry_another_protocol_version() {
     let authz = demo();
-    for wrong in [
-        body(1, "echo", "2025-11-25"),
-        json!({"jsonrpc": "2.0", "id": 1,
-        "method": "tools/call", "params": {"name": "echo"}})
-        .to_string(),
-    ] {
-        assert_mismatch(run(&authz, plain(), &modern_call("echo"), &wrong), json!(1));
-    }
+    assert_mismatch(
+        run(
+            &authz,
+            plain(),
+            &modern_call("echo"),
+            &body(1, "echo", "2025-11-25"),
+        ),
+        json!(1),
+    );
+    // No version in the body: the server refuses that itself (-32602); nothing is bypassed.
+    let bare =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo"}});
+    assert_eq!(
+        run(&authz, plain(), &modern_call("echo"), &bare.to_string()),
+        Verdict::Forward { lists: vec![] }
+    );
+    // resources/subscribe is gone in 2026-07-28: passed for the server's 404, not refused
+    // as a target without a URI; in a legacy request it is still a target.
+    let subscribe = json!({"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe",
+        "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": V}}})
+    .to_string();
+    let modern = h(&[
+        ("mcp-protocol-version", V),
+        ("mcp-method", "resources/subscribe"),
+    ]);
+    assert_eq!(
+        run(&authz, plain(), &modern, &subscribe),
+        Verdict::Forward { lists: vec![] }
+    );
+    assert_eq!(reply(run(&authz, plain(), &[], &subscribe)).status, 400);
     // A method that disagrees, and a name header on a list call whose body has none.
     let list = h(&[
         ("mcp-protocol-version", V),

@@ -357,6 +357,7 @@ impl Config {
             &raw.issuer,
             provider.is_some(),
         )?;
+        warnings.extend(metadata.warning.clone());
         let audiences = match raw.audiences {
             Some(list) => {
                 if let Some(i) = list.iter().position(|a| a.is_empty()) {

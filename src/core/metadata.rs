@@ -9,6 +9,9 @@ use super::request::Request;
 use super::url::HttpUrl;
 
 /// The well-known prefix of RFC 9728.
+/// Never advertised or challenged for by a protected resource (MCP 2026-07-28).
+const OFFLINE_ACCESS: &str = "offline_access";
+
 pub const PRM_PREFIX: &str = "/.well-known/oauth-protected-resource";
 /// The MCP authorization spec revision the document advertises unless configured otherwise.
 const MCP_PROTOCOL_VERSION: &str = "2025-06-18";
@@ -33,6 +36,8 @@ pub struct ResourceMetadata {
     scope_hint: Option<String>,
     /// The whole document when it does not depend on the request.
     static_document: Option<String>,
+    /// Said at load: something configured was dropped.
+    pub warning: Option<String>,
 }
 
 impl ResourceMetadata {
@@ -44,6 +49,7 @@ impl ResourceMetadata {
         let mut fields = Map::new();
         let mut resource = None;
         let mut scope_hint = None;
+        let mut warning = None;
         for (key, value) in raw {
             let path = format!("resourceMetadata.{key}");
             match key.as_str() {
@@ -60,16 +66,19 @@ impl ResourceMetadata {
                 }
                 "scopesSupported" | "scopes_supported" => {
                     let scopes = scope_list(&value, &path)?;
-                    if scopes.split(' ').any(|s| s == "offline_access") {
-                        return Err(ConfigError {
-                            path,
-                            message: "offline_access is not a resource requirement and must \
-                                      not be advertised by a protected resource (MCP 2026-07-28); \
-                                      remove it"
-                                .into(),
-                        });
+                    let kept: Vec<&str> =
+                        scopes.split(' ').filter(|s| *s != OFFLINE_ACCESS).collect();
+                    if kept.len() != scopes.split(' ').count() {
+                        // Refresh tokens are not a resource requirement (MCP 2026-07-28);
+                        // clients still find offline_access in the provider's own metadata.
+                        warning = Some(format!(
+                            "{path}: offline_access dropped; a protected resource does not \
+                             advertise or challenge for it"
+                        ));
                     }
-                    scope_hint = Some(scopes);
+                    scope_hint = (!kept.is_empty()).then(|| kept.join(" "));
+                    fields.insert(snake_case(&key), json!(kept));
+                    continue;
                 }
                 "authorizationServers" | "authorization_servers" => {
                     let listed = value.as_array().is_some_and(|servers| {
@@ -102,6 +111,7 @@ impl ResourceMetadata {
             fields,
             scope_hint,
             static_document: None,
+            warning,
         };
         if let Some((text, _)) = &metadata.resource {
             metadata.static_document = Some(metadata.render(text));
@@ -574,10 +584,6 @@ mod tests {
                 "resourceMetadata.scopesSupported: must be an array",
             ),
             (
-                json!({"scopesSupported": ["mcp", "offline_access"]}),
-                "resourceMetadata.scopesSupported: offline_access is not a resource requirement",
-            ),
-            (
                 json!({"authorizationServers": []}),
                 "resourceMetadata.authorizationServers: must list at least one",
             ),
@@ -597,6 +603,27 @@ mod tests {
             let err = ResourceMetadata::from_config(map, ISSUER, false).unwrap_err();
             assert!(err.to_string().starts_with(expected), "{raw}: {err}");
         }
+    }
+
+    #[test]
+    fn offline_access_is_dropped_from_scopes_supported_with_a_warning() {
+        let md = metadata(json!({
+            "resource": "https://mcp.example.com/mcp",
+            "scopesSupported": ["profile", "offline_access", "openid"]
+        }));
+        assert_eq!(md.scope_hint(), Some("profile openid"));
+        let document: Value =
+            serde_json::from_str(&md.document(&request("https", "x", "/", &[]), "/mcp")).unwrap();
+        assert_eq!(document["scopes_supported"], json!(["profile", "openid"]));
+        let warning = md.warning.as_deref().unwrap();
+        assert!(warning.starts_with("resourceMetadata.scopesSupported: offline_access dropped"));
+        let only = metadata(json!({"scopes_supported": ["offline_access"]}));
+        assert_eq!(only.scope_hint(), None);
+        assert!(
+            metadata(json!({"scopesSupported": ["a"]}))
+                .warning
+                .is_none()
+        );
     }
 
     #[test]

@@ -2,7 +2,9 @@
 
 Upstream: mcp2_server.py on mcp==2.3.0, which speaks the stateless 2026-07-28 protocol and the
 handshake revisions on one endpoint, and refuses bodies that disagree with the mirrored headers.
-A counting upstream behind `/count/` shows that answers decided from the headers open nothing.
+npm server-everything@2026.8.31 (the TS SDK's handshake-era reference server) is behind
+`/everything/`. A counting upstream behind `/count/` shows that answers decided from the headers
+open nothing.
 
 Clients: mcp==2.3.0 in 2026-07-28 and legacy mode (.venv-mcp2), mcp==1.30.0 (this venv), and the
 TypeScript SDK 1.32.2. Raw requests check what SDKs never send: headers and bodies that disagree.
@@ -35,6 +37,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 MCP2_PYTHON = os.path.join(ROOT, ".venv-mcp2", "bin", "python")
 NODE_PEERS = os.path.join(ROOT, ".deps", "node-peers")
+EVERYTHING = os.path.join(
+    NODE_PEERS, "node_modules", "@modelcontextprotocol", "server-everything", "dist", "index.js"
+)
 V = "2026-07-28"
 META = {"io.modelcontextprotocol/protocolVersion": V, "io.modelcontextprotocol/clientCapabilities": {}}
 
@@ -81,6 +86,17 @@ class Mcp2026Test(harness.KeepsLogsOnFailure, unittest.TestCase):
         harness.wait_until(lambda: harness.port_open(port) or not cls.server.alive(), 30, what="mcp2 server")
         if not cls.server.alive():
             raise RuntimeError(f"mcp2 server exited:\n{cls.server.log_tail()}")
+        cls.everything_port = harness.free_port()
+        cls.everything = harness.Process(
+            "server_everything",
+            [node_binary(), "--require", os.path.join(HERE, "loopback_listen.cjs"), EVERYTHING, "streamableHttp"],
+            cls.log_dir,
+            env={**os.environ, "PORT": str(cls.everything_port)},
+        )
+        cls.addClassCleanup(cls.everything.stop)
+        harness.wait_until(
+            lambda: harness.port_open(cls.everything_port) or not cls.everything.alive(), 30, what="server-everything"
+        )
         cls.counting = CountingUpstream()
         cls.counting.start()
         cls.addClassCleanup(cls.counting.stop)
@@ -109,9 +125,12 @@ class Mcp2026Test(harness.KeepsLogsOnFailure, unittest.TestCase):
             http_filters=[harness.wasm_filter(plugin)],
         )
         harness.add_cluster(config, "counting", cls.counting.port)
+        harness.add_cluster(config, "everything", cls.everything_port)
         hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
         routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
         routes.insert(0, {"match": {"prefix": "/count/"}, "route": {"cluster": "counting", "timeout": "0s"}})
+        routes.insert(0, {"match": {"prefix": "/everything/"},
+                          "route": {"cluster": "everything", "timeout": "0s", "prefix_rewrite": "/"}})
         cls.envoy = harness.Envoy(config, listener_port=listener_port, admin_port=admin_port, log_dir=cls.log_dir)
         cls.addClassCleanup(cls.envoy.stop)
         cls.envoy.wait_ready()
@@ -225,6 +244,23 @@ class Mcp2026Test(harness.KeepsLogsOnFailure, unittest.TestCase):
         self.assertEqual(out["tools"], ["calls", "echo", "sql"])
         self.assertEqual(out["calls"]["echo:message=ts"], {"ok": True, "text": "ts"})
         self.assertIn("Unknown tool: delete_file", out["calls"]["delete_file:name=x"]["message"])
+
+    def test_server_everything_upstream_with_every_client(self):
+        # The TS SDK's reference server (2026.8.31, a handshake-era server): its echo passes, its
+        # other tools are hidden by the same rules, for the TS, mcp 1.30 (via mcp2 legacy) and
+        # mcp 2.3.0 clients; mcp 2.3.0 in auto mode falls back to the handshake through the gateway.
+        url = self.envoy.url("/everything/mcp")
+        node = node_binary()
+        ts = run_json([node, "ts_client.mjs", NODE_PEERS, url, self.token("mallory"), "echo:message=e", "get-sum:a=1,b=2"])
+        self.assertEqual(ts["tools"], ["echo"])
+        self.assertEqual(ts["calls"]["echo:message=e"], {"ok": True, "text": "Echo: e"})
+        self.assertIn("Unknown tool: get-sum", ts["calls"]["get-sum:a=1,b=2"]["message"])
+        for mode in ("legacy", "auto"):
+            with self.subTest(mode=mode):
+                out = run_json([MCP2_PYTHON, "mcp2_client.py", url, self.token("mallory"), mode, "echo:message=p", "get-sum:a=1,b=2"])
+                self.assertEqual(out["tools"], ["echo"])
+                self.assertEqual(out["calls"]["echo:message=p"], {"ok": True, "text": "Echo: p"})
+                self.assertEqual(out["calls"]["get-sum:a=1,b=2"]["message"], "Unknown tool: get-sum")
 
     # --- no bypass: headers and body that disagree ----------------------------------------
 

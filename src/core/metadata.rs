@@ -9,8 +9,9 @@ use super::request::Request;
 use super::url::HttpUrl;
 
 /// The well-known prefix of RFC 9728.
-/// Never advertised or challenged for by a protected resource (MCP 2026-07-28).
-const OFFLINE_ACCESS: &str = "offline_access";
+/// Never advertised, challenged for or required by a protected resource (MCP 2026-07-28):
+/// refresh tokens are not a resource requirement.
+pub const OFFLINE_ACCESS: &str = "offline_access";
 
 pub const PRM_PREFIX: &str = "/.well-known/oauth-protected-resource";
 /// The MCP authorization spec revision the document advertises unless configured otherwise.

@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 
 use super::config::ConfigError;
 use super::decision::LocalReply;
-use super::metadata::{ErrorCode, challenge, error_body};
+use super::metadata::{ErrorCode, OFFLINE_ACCESS, challenge, error_body};
 use headers::{Era, HEADER_MISMATCH, Mirrored, Mismatch};
 use jsonrpc::{Body, BodyError, Message};
 use listing::{ListCall, ListKind};
@@ -399,9 +399,6 @@ impl McpAuthorization {
         self.rules.allows(subject, target, Use::Call)
     }
 }
-
-/// Never required and never in a challenge: refresh tokens are not a resource requirement.
-pub const OFFLINE_ACCESS: &str = "offline_access";
 
 /// A non-empty array of scope tokens at `path`.
 fn scope_list(value: Value, path: &str) -> Result<Vec<String>, ConfigError> {

@@ -135,9 +135,10 @@ fn plain(value: &str, header: &str) -> Result<String, Mismatch> {
     }
 }
 
-/// Decodes the `=?base64?{value}?=` form (UTF-8 inside); other values are taken as they are.
+/// Decodes the `=?base64?{value}?=` form (UTF-8 inside); other values are taken as they are,
+/// without the optional whitespace around a field value (RFC 9110 section 5.5).
 pub fn decode(value: &str, header: &str) -> Result<String, Mismatch> {
-    let value = plain(value, header)?;
+    let value = plain(value.trim_matches([' ', '\t']), header)?;
     let Some(inner) = value
         .strip_prefix("=?base64?")
         .and_then(|rest| rest.strip_suffix("?="))

@@ -131,6 +131,7 @@ fn versions_from_2026_07_28_on_are_modern() {
 #[test]
 fn base64_sentinel_values_are_decoded_and_bad_ones_refused() {
     assert_eq!(headers::decode("us-west1", "h").unwrap(), "us-west1");
+    assert_eq!(headers::decode(" \tus-west1  ", "h").unwrap(), "us-west1");
     assert_eq!(
         headers::decode("=?base64?SGVsbG8sIOS4lueVjA==?=", "h").unwrap(),
         "Hello, 世界"
@@ -144,7 +145,15 @@ fn base64_sentinel_values_are_decoded_and_bad_ones_refused() {
         headers::decode("=?BASE64?eA==?=", "h").unwrap(),
         "=?BASE64?eA==?="
     );
-    for bad in ["=?base64?***?=", "=?base64?/w==?=", "a\u{7f}b", "x\ny", ""] {
+    for bad in [
+        "=?base64?***?=",
+        "=?base64?/w==?=",
+        "=?base64?SGVsbG8?=",
+        "a\u{7f}b",
+        "x\ny",
+        "",
+        "  ",
+    ] {
         assert!(headers::decode(bad, "h").is_err(), "{bad:?}");
     }
 }

@@ -774,6 +774,11 @@ fn gateway_prefix(
     resource: Option<&str>,
 ) -> Result<String, &'static str> {
     let prefix = prefix.trim_end_matches('/');
+    if resource.is_none() {
+        // The gateway's issuer, written into authorization responses (RFC 9207), must not
+        // depend on the request.
+        return Err("needs resourceMetadata.resource, which names the gateway's issuer");
+    }
     if !prefix.is_empty() && !prefix.starts_with('/') {
         return Err("must be a path starting with /");
     }

@@ -15,6 +15,7 @@ pub mod metadata;
 pub mod provider;
 pub mod refresh;
 pub mod request;
+pub mod rfc9207;
 pub mod rsa_pkcs1;
 #[cfg(test)]
 pub(crate) mod testkit;

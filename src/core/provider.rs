@@ -15,6 +15,8 @@ use super::url::HttpUrl;
 pub const REGISTRATION_SUFFIX: &str = "/client-registration";
 /// Registration bodies are small JSON documents.
 pub const MAX_REGISTRATION_BYTES: usize = 64 * 1024;
+/// Why the metadata of a provider that sends RFC 9207 `iss` is refused without a passage.
+pub const ISS_WITHOUT_PASSAGE: &str = "the identity provider returns its own issuer in authorization responses (RFC 9207), which cannot match the gateway's: set provider.*.gatewayPrefix so the login runs through the gateway, or leave provider out so clients use the provider directly";
 /// Upstream metadata larger than this is refused.
 pub const MAX_METADATA_BYTES: usize = 256 * 1024;
 
@@ -205,10 +207,17 @@ pub fn adapt_metadata(
     let Some(provider) = &config.provider else {
         return Err("no provider is configured");
     };
-    doc.insert("issuer".into(), json!(gateway.issuer));
-    if let Some(prefix) = &provider.gateway_prefix {
-        into_passage(&mut doc, provider, &format!("{}{prefix}", gateway.origin));
+    match &provider.gateway_prefix {
+        Some(prefix) => into_passage(&mut doc, provider, &format!("{}{prefix}", gateway.origin)),
+        // RFC 9207: the provider names itself in `iss`, and only a login that runs through the
+        // passage can be made to name the gateway (rfc9207.rs). Advertising the gateway as
+        // issuer would make every careful client refuse the login after the user signed in.
+        None if doc.get("authorization_response_iss_parameter_supported") == Some(&json!(true)) => {
+            return Err(ISS_WITHOUT_PASSAGE);
+        }
+        None => {}
     }
+    doc.insert("issuer".into(), json!(gateway.issuer));
     if registration_call(config, provider).is_some() {
         doc.insert("registration_endpoint".into(), json!(gateway.registration));
     }
@@ -279,7 +288,7 @@ pub fn with_query_param(url: &str, name: &str, value: &str) -> String {
 }
 
 /// RFC 3986 percent-encoding of everything but unreserved characters.
-fn percent_encode(text: &str) -> String {
+pub(crate) fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
@@ -545,6 +554,44 @@ mod tests {
             upstream["authorization_endpoint"]
         );
         assert_eq!(doc["jwks_uri"], upstream["jwks_uri"]);
+    }
+
+    #[test]
+    fn rfc9207_iss_without_a_passage_is_refused_never_advertised() {
+        let upstream = json!({
+            "issuer": "https://kc.example.com/realms/mcp",
+            "authorization_endpoint": "https://kc.example.com/realms/mcp/protocol/openid-connect/auth",
+            "authorization_response_iss_parameter_supported": true,
+        });
+        let body = upstream.to_string();
+        assert_eq!(
+            adapt_metadata(&keycloak(), body.as_bytes(), &gateway()),
+            Err(ISS_WITHOUT_PASSAGE)
+        );
+        let reply = finish(
+            &keycloak(),
+            &IdpCallKind::Metadata(gateway()),
+            IdpAnswer::Response {
+                status: 200,
+                content_type: None,
+                body: body.as_bytes(),
+            },
+            b"",
+            0,
+        );
+        assert_eq!(reply.status, 502);
+        assert!(reply.body.contains("gatewayPrefix"), "{}", reply.body);
+        // Through a passage the login's redirect is rewritten, so the flag stays as it is.
+        let doc = adapt_metadata(&passage(), body.as_bytes(), &gateway()).unwrap();
+        let doc: Value = serde_json::from_str(&doc).unwrap();
+        assert_eq!(doc["issuer"], RESOURCE);
+        assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+        // A provider that does not send iss (false or absent) is fronted as before.
+        for flag in [json!(false), Value::Null] {
+            let mut doc = upstream.clone();
+            doc["authorization_response_iss_parameter_supported"] = flag;
+            assert!(adapt_metadata(&keycloak(), doc.to_string().as_bytes(), &gateway()).is_ok());
+        }
     }
 
     #[test]
@@ -869,6 +916,19 @@ mod tests {
         assert!(
             err.starts_with("provider.oidc.gatewayPrefix: must not be empty"),
             "{err}"
+        );
+        let no_resource = json!({
+            "issuer": "https://idp.example.com/realms/mcp",
+            "audiences": ["api"],
+            "jwks": {"cluster": "idp"},
+            "provider": {"keycloak": {"gatewayPrefix": ""}},
+        });
+        let err = Config::from_json(no_resource.to_string().as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "provider.keycloak.gatewayPrefix: needs resourceMetadata.resource, which names the gateway's issuer"
         );
         let covers_resource = json!({
             "issuer": "https://idp.example.com",

@@ -10,6 +10,7 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 use crate::core::decision::{Decision, LocalReply, Outcome, decide};
 use crate::core::provider::{self, IdpCall};
 use crate::core::request::Request;
+use crate::core::rfc9207::{PassageReturn, passage_return};
 
 use super::body;
 use super::fetch;
@@ -24,6 +25,8 @@ pub struct Http {
     idp: Option<IdpWait>,
     /// `mcpAuthorization` state: the request body to inspect, list responses to filter.
     mcp: body::Shared,
+    /// A request in the provider's passage: its redirect's RFC 9207 `iss` is rewritten.
+    passage: Option<PassageReturn>,
 }
 
 struct IdpWait {
@@ -39,6 +42,7 @@ impl Http {
             worker,
             idp: None,
             mcp: body::new_exchange(),
+            passage: None,
         }
     }
 
@@ -104,6 +108,9 @@ impl HttpContext for Http {
                 now_ms / 1000,
             );
         }
+        if matches!(decision, Decision::Forward { .. }) {
+            self.passage = passage_return(&worker.config, &request);
+        }
         let prepared = body::prepare(&worker.config, &request, &decision);
         let action = carry_out(&worker, decision);
         body::after_headers(&self.mcp, prepared, action, end_of_stream)
@@ -137,6 +144,9 @@ impl HttpContext for Http {
             // A registration let its headers reach the router to read its body: hold the
             // upstream's answer; the gateway's own reply replaces it.
             return Action::Pause;
+        }
+        if let Some(passage) = &self.passage {
+            rewrite_location(passage);
         }
         body::response_headers(&self.mcp)
     }
@@ -175,6 +185,24 @@ impl Context for Http {
         self.worker.borrow_mut().forget(self.id);
         body::forget(self.id);
         true
+    }
+}
+
+/// The provider's redirect back to the client names the gateway as its issuer (RFC 9207).
+fn rewrite_location(passage: &PassageReturn) {
+    let read = |name| {
+        hostcalls::get_map_value(MapType::HttpResponseHeaders, name)
+            .ok()
+            .flatten()
+    };
+    let Some(status) = read(":status").and_then(|s| s.parse::<u32>().ok()) else {
+        return;
+    };
+    if let Some(location) = read("location")
+        && let Some(rewritten) = passage.location(status, &location)
+    {
+        let _ =
+            hostcalls::set_map_value(MapType::HttpResponseHeaders, "location", Some(&rewritten));
     }
 }
 

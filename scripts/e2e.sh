@@ -17,6 +17,7 @@ fi
 "$ROOT/scripts/setup-envoy.sh" >/dev/null
 "$ROOT/scripts/setup-peers.sh"
 "$ROOT/scripts/setup-idp.sh" >/dev/null  # the real OpenID provider for test_idp (npm)
+"$ROOT/scripts/setup-keycloak.sh" >/dev/null  # Keycloak (Maven) and chromium (apt) for test_signin
 
 cd "$ROOT/tests/e2e"
 if [[ $# -eq 0 ]]; then

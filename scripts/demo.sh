@@ -3,14 +3,22 @@
 # locally, starts both with inline demo keys, prints a token and the lines to try.
 # Ctrl-C stops everything. `scripts/demo.sh --check` runs the printed requests itself and exits.
 # Ports: ENVOY_PORT (10000), MCP_PORT (3000), ADMIN_PORT (9901).
+# `--idp keycloak`: the browser sign-in demo with a real Keycloak (scripts/demo-keycloak.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+for ((i = 1; i <= $#; i++)); do
+  if [[ ${!i} == --idp ]]; then
+    next=$((i + 1))
+    [[ ${!next:-} == keycloak ]] || { echo "error: --idp takes: keycloak" >&2; exit 2; }
+    exec scripts/demo-keycloak.sh "$@"
+  fi
+done
 ROOT=$(pwd)
 ENVOY_PORT=${ENVOY_PORT:-10000}
 MCP_PORT=${MCP_PORT:-3000}
 ADMIN_PORT=${ADMIN_PORT:-9901}
 CHECK=0
-[[ "${1:-}" == "--check" ]] && CHECK=1
+for arg in "$@"; do [[ $arg == --check ]] && CHECK=1; done
 
 scripts/build.sh >&2
 cargo build --locked --release --bin mcp-authn >&2

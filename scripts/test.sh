@@ -37,6 +37,13 @@ if [[ "${SKIP_E2E:-0}" != "1" ]]; then
   step "demo check (scripts/demo.sh --check on free ports)"
   ENVOY_PORT=$(free_port) MCP_PORT=$(free_port) ADMIN_PORT=$(free_port) scripts/demo.sh --check
 
+  step "demo check with Keycloak (scripts/demo.sh --idp keycloak --check: a headless browser login)"
+  ENVOY_PORT=$(free_port) MCP_PORT=$(free_port) ADMIN_PORT=$(free_port) KEYCLOAK_PORT=$(free_port) \
+    scripts/demo.sh --idp keycloak --check
+
+  step "the README's func-e line (func-e from the Go module proxy, offline with ENVOY_PATH)"
+  scripts/check-func-e.sh
+
   step "end-to-end: Envoy + filter + JWKS + MCP server and client"
   scripts/e2e.sh
 

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -271,6 +272,8 @@ def main():
     parser.add_argument("--redirect-uri", action="append", default=[])
     parser.add_argument("--log-dir", default=None)
     args = parser.parse_args()
+    # Keycloak runs in its own process group: a TERM to this script must still stop it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     log_dir = args.log_dir or harness.new_log_dir("keycloak")
     kc = Keycloak(log_dir, args.resource, args.redirect_uri, port=args.port).start()
     print(json.dumps({"issuer": kc.issuer, "seconds": round(kc.start_seconds, 1),
@@ -278,7 +281,7 @@ def main():
     try:
         while kc.process.alive():
             time.sleep(1)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         pass
     finally:
         kc.stop()

@@ -48,7 +48,7 @@ class Idp:
     """oidc-provider on a free 127.0.0.1 port, logging one JSON line per request."""
 
     def __init__(self, log_dir, *, layout, resources, authorization_query=None, jwks_path=None, name="idp",
-                 rfc9207="on"):
+                 rfc9207="on", cimd=False, env=None):
         self.port = harness.free_port()
         self.layout = layout
         self.jwks_path = jwks_path
@@ -62,7 +62,9 @@ class Idp:
         if jwks_path:
             argv += ["--jwks-path", jwks_path]
         argv += ["--rfc9207", rfc9207]
-        self.process = harness.Process(name, argv, log_dir)
+        if cimd:
+            argv += ["--cimd", "on"]
+        self.process = harness.Process(name, argv, log_dir, env=env)
         try:
             harness.wait_until(
                 lambda: self.listening() or not self.process.alive(), 20, what="the IdP to listen"

@@ -162,7 +162,7 @@ class Layout(harness.KeepsLogsOnFailure, unittest.TestCase):
     # -- what every successful sign-in must show ----------------------------------------------
 
     def assert_signed_in(self, out, *, issuer_recorded, token_issuer, metadata_url, registration,
-                         consent=True):
+                         consent=True, iss_sent=True):
         self.assertNotIn("error", out, out)
         hops = [(h["method"], h["url"], h["status"]) for h in out["hops"]]
         # 401, then the resource metadata, then the authorization-server metadata.
@@ -183,9 +183,12 @@ class Layout(harness.KeepsLogsOnFailure, unittest.TestCase):
         self.assertEqual(steps[0], "login", browser["steps"])
         self.assertEqual("consent" in steps, consent, browser["steps"])
         callback = out["callback"]
-        for name in ("code", "state", "iss"):
+        for name in ("code", "state"):
             self.assertTrue(callback.get(name), (name, callback))
-        self.assertEqual(callback["iss"], issuer_recorded)
+        if iss_sent:
+            self.assertEqual(callback.get("iss"), issuer_recorded)
+        else:  # a provider without RFC 9207 (and a gateway that never adds one)
+            self.assertNotIn("iss", callback)
         recorded = out["issuer_recorded"]
         if out["sdk"].startswith("1.") and recorded == issuer_recorded + "/":
             recorded = issuer_recorded  # mcp 1.x keeps the issuer as a pydantic URL, which adds "/"
@@ -424,12 +427,9 @@ class OidcAuth0Fronted(OidcLayout):
         }
 
     def expect(self, out):
-        self.assertNotIn("error", out, out)
-        self.assertNotIn("iss", out["callback"])  # this provider sends none (RFC 9207 off)
-        out["callback"]["iss"] = self.resource  # what assert_signed_in checks next: the recorded one
         hops = self.assert_signed_in(out, issuer_recorded=self.resource, token_issuer=self.idp.issuer,
                                      metadata_url=f"{self.origin}/.well-known/oauth-authorization-server/mcp",
-                                     registration=f"{self.idp.issuer}/register")
+                                     registration=f"{self.idp.issuer}/register", iss_sent=False)
         authorize = urllib.parse.urlsplit(out["browser"]["authorization_url"])
         self.assertEqual(f"{authorize.scheme}://{authorize.netloc}{authorize.path}", f"{self.idp.issuer}/authorize")
         self.assertEqual(urllib.parse.parse_qs(authorize.query)["audience"], [self.resource])
@@ -466,6 +466,127 @@ class OidcAuth0WithIssRefused(OidcLayout):
                                                "/.well-known/oauth-authorization-server/mcp")
         self.assertEqual(status, 502, body)
         self.assertIn("RFC 9207", json.loads(body)["error_description"])
+
+
+class ClientMetadataDocument:
+    """A client's CIMD document on https://localhost (a self-signed certificate the IdP is told
+    to trust), recording each fetch."""
+
+    def __init__(self, log_dir, redirect_uri):
+        import datetime
+        import http.server
+        import ssl
+        import threading
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + datetime.timedelta(days=1))
+                .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .sign(key, hashes.SHA256()))
+        self.cert_path = os.path.join(log_dir, "cimd-cert.pem")
+        key_path = os.path.join(log_dir, "cimd-key.pem")
+        with open(self.cert_path, "wb") as f:
+            f.write(cert.public_bytes(serialization.Encoding.PEM))
+        with open(key_path, "wb") as f:
+            f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+        port = harness.free_port()
+        self.url = f"https://localhost:{port}/mcp-client.json"
+        document = json.dumps({
+            "client_id": self.url,
+            "client_name": "mcp-authn signin test (CIMD)",
+            "redirect_uris": [redirect_uri],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+            # mcp 2.x adds offline_access when the server lists it (for a refresh token).
+            "scope": f"{kc.SCOPE} offline_access",
+        }).encode()
+        self.fetches = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.fetches.append(self.path)
+                found = self.path == "/mcp-client.json"
+                self.send_response(200 if found else 404)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(document) if found else 0))
+                self.end_headers()
+                if found:
+                    self.wfile.write(document)
+
+            def log_message(self, *_):
+                pass
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert_path, key_path)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class OidcCimdFronted(OidcLayout):
+    """Client ID Metadata Documents: oidc-provider with its CIMD feature, fronted by
+    provider.oidc (RFC 9207 off, so no passage is needed). The gateway's metadata keeps
+    `client_id_metadata_document_supported`, and mcp 2.3.0 signs in with a URL client_id:
+    no registration, the IdP fetches the document."""
+
+    NAME = "oidc-cimd-fronted"
+    RFC9207 = "off"
+
+    @classmethod
+    def start_idp(cls):
+        PORTS[cls.NAME] = harness.free_port()
+        cls.callback_port = harness.free_port()
+        cls.document = ClientMetadataDocument(cls.log_dir, f"http://127.0.0.1:{cls.callback_port}/callback")
+        cls.addClassCleanup(cls.document.stop)
+        env = dict(os.environ, NODE_EXTRA_CA_CERTS=cls.document.cert_path)
+        cls.idp = Idp(cls.log_dir, layout="standard", resources=[f"http://127.0.0.1:{PORTS[cls.NAME]}/mcp"],
+                      rfc9207=cls.RFC9207, cimd=True, env=env)
+        cls.addClassCleanup(cls.idp.stop)
+
+    @classmethod
+    def plugin_config(cls):
+        return {
+            "issuer": cls.idp.issuer,
+            "jwks": {"cluster": "idp"},
+            "provider": {"oidc": {"cluster": "idp"}},
+            "resourceMetadata": {"resource": f"http://127.0.0.1:{PORTS[cls.NAME]}/mcp",
+                                 "scopesSupported": [kc.SCOPE]},
+        }
+
+    def test_metadata_keeps_cimd(self):
+        status, _, body = harness.http_request(self.envoy.listener_port, "GET",
+                                               "/.well-known/oauth-authorization-server/mcp")
+        self.assertEqual(status, 200, body)
+        doc = json.loads(body)
+        self.assertEqual(doc["issuer"], self.resource)
+        self.assertIs(doc["client_id_metadata_document_supported"], True)
+
+    def test_mcp2_with_a_url_client_id(self):
+        before = len(self.document.fetches)
+        out = self.sign_in("python mcp 2.3.0 (CIMD)", self.python_client(
+            MCP2_PYTHON, client_metadata_url=self.document.url, callback_port=self.callback_port))
+        self.assert_signed_in(out, issuer_recorded=self.resource, token_issuer=self.idp.issuer,
+                              metadata_url=f"{self.origin}/.well-known/oauth-authorization-server/mcp",
+                              registration=None, iss_sent=False)
+        self.assertEqual(out["client_id"], self.document.url)
+        self.assertIn("/mcp-client.json", self.document.fetches[before:])
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 //
 //   node server.mjs --port P --issuer URL --layout standard|keycloak \
 //        --resource URL [--resource URL ...] [--authorization-query 'a=b&c=d'] \
-//        [--jwks-path /path] [--rfc9207 on|off] [--user name:password ...]
+//        [--jwks-path /path] [--rfc9207 on|off] [--user name:password ...] [--cimd on]
 //
 // Layouts:
 //   standard  issuer at the origin; RFC 8414 and OpenID discovery at the root,
@@ -24,6 +24,11 @@
 // RFC 9207 is on by default, as in oidc-provider: every authorization response carries `iss`
 // and the metadata says `authorization_response_iss_parameter_supported: true`. `--rfc9207
 // off` plays a provider that does not implement it: neither is sent.
+//
+// `--cimd on` enables Client ID Metadata Documents (oidc-provider's experimental
+// clientIdMetadataDocument, draft-02): an https client_id is fetched as the client's metadata
+// (`client_id_metadata_document_supported: true`). oidc-provider refuses to fetch from loopback
+// addresses (SSRF protection); the test documents are served on loopback, so this IdP lifts that.
 //
 // Each request is logged to stdout as one JSON line {"method","path","status"}, so the
 // tests can prove which hops reached the provider. "listening" is printed once ready.
@@ -50,6 +55,7 @@ const { values: args } = parseArgs({
     'jwks-path': { type: 'string', default: '/.well-known/jwks.json' },
     scope: { type: 'string', default: 'mcp:tools' },
     rfc9207: { type: 'string', default: 'on' },
+    cimd: { type: 'string', default: 'off' },
     user: { type: 'string', multiple: true, default: ['alice:alice-password'] },
   },
 });
@@ -101,7 +107,12 @@ const provider = new Provider(issuer, {
   findAccount: async (_ctx, sub) => (users.has(sub) ? { accountId: sub, claims: async () => ({ sub }) } : undefined),
   interactions: { url: async (_ctx, interaction) => `${mountPath}/interaction/${interaction.uid}` },
   issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+  ...(args.cimd === 'on' ? {
+    // Drop oidc-provider's SSRF-protecting dispatcher: the test's documents are on 127.0.0.1.
+    fetch: (url, { dispatcher: _loopbackRefused, ...options }) => globalThis.fetch(url, options),
+  } : {}),
   features: {
+    clientIdMetadataDocument: { enabled: args.cimd === 'on', ack: 'draft-02' },
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
     registration: { enabled: true, initialAccessToken: false },

@@ -182,8 +182,9 @@ async def run(args):
                                             grant_types=["authorization_code", "refresh_token"],
                                             response_types=["code"], scope=args.scope)
     storage = Storage(preset)
+    extra = {"client_metadata_url": args.client_metadata_url} if args.client_metadata_url else {}
     provider = OAuthClientProvider(args.url, metadata, storage, redirect_handler=redirect_handler,
-                                   callback_handler=callback_handler)
+                                   callback_handler=callback_handler, **extra)
     recording = Recording()
     started = time.monotonic()
     try:
@@ -243,6 +244,7 @@ def main():
     parser.add_argument("--node", required=True)
     parser.add_argument("--client-id")
     parser.add_argument("--callback-port", type=int, default=0)
+    parser.add_argument("--client-metadata-url", help="a CIMD client_id (mcp 2.x)")
     parser.add_argument("--scope", default="mcp:tools")
     parser.add_argument("--artifacts")
     parser.add_argument("--timeout", type=float, default=180)

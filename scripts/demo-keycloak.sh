@@ -105,9 +105,10 @@ Sign in with Keycloak: Envoy on ${gateway} -> MCP server on 127.0.0.1:${MCP_PORT
 Any MCP client that supports OAuth logs in with only the MCP URL; the browser shows Keycloak's
 login page at ${gateway}/realms/mcp/... and asks for consent once.
 
-MCP Inspector (Node 22, the one scripts/setup-idp.sh installed):
-  PATH="${NODE_DIR}:\$PATH" npx -y @modelcontextprotocol/inspector@2.12.0
-  then: transport "Streamable HTTP", URL ${resource}, Connect (it starts the OAuth flow).
+MCP Inspector 2.12.0 (on the Node 22 that scripts/setup-idp.sh installed):
+  PATH="${NODE_DIR}:\$PATH" npx -y @modelcontextprotocol/inspector@2.12.0 --web --transport http --server-url ${resource}
+  open the http://127.0.0.1:6274/?MCP_INSPECTOR_API_TOKEN=... address it prints, switch the server on,
+  sign in as alice, accept, then Tools -> echo -> Execute Tool.
 
 Headless check of the same login: scripts/demo.sh --idp keycloak --check
 Keycloak admin console: not exposed (only the realm passes the gateway).

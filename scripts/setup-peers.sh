@@ -5,6 +5,8 @@
 #                                                 revisions too). The two lines cannot share a venv.
 #   .deps/node-peers  tests/e2e/node-peers/       npm ci: the TypeScript SDK client, server-everything,
 #                                                 the official conformance suite, playwright-core
+#   .deps/inspector   tests/e2e/inspector/        npm ci: the MCP Inspector 2.12.0 (web UI; runs on
+#                                                 the Node 22 of scripts/setup-idp.sh)
 # Idempotent: pip runs only when an installed version differs, npm only when the lock file changed.
 #
 # Usage: scripts/setup-peers.sh [--node-path]   (--node-path: print .deps/node-peers and exit)
@@ -34,13 +36,19 @@ python_venv() { # python_venv VENV REQUIREMENTS
 python_venv "$ROOT/.venv" "$ROOT/tests/e2e/requirements.txt"
 python_venv "$ROOT/.venv-mcp2" "$ROOT/tests/e2e/requirements-mcp2.txt"
 
-SRC="$ROOT/tests/e2e/node-peers"
-if ! cmp -s "$SRC/package-lock.json" "$NODE_PEERS/package-lock.json" \
-  || [[ ! -d "$NODE_PEERS/node_modules/@modelcontextprotocol/sdk" ]]; then
-  command -v npm >/dev/null || { echo "error: npm is needed to install the Node test peers" >&2; exit 1; }
-  rm -rf "$NODE_PEERS"
-  mkdir -p "$NODE_PEERS"
-  cp "$SRC/package.json" "$SRC/package-lock.json" "$NODE_PEERS/"
-  npm ci --prefix "$NODE_PEERS" --no-audit --no-fund --no-update-notifier --loglevel=error >&2
-fi
+node_tree() { # node_tree SOURCE_DIR TARGET_DIR MARKER [ci|install]: npm when the lock file changed
+  local src="$1" target="$2" marker="$3" how="${4:-ci}"
+  if ! cmp -s "$src/package-lock.json" "$target/package-lock.json" || [[ ! -d "$target/node_modules/$marker" ]]; then
+    command -v npm >/dev/null || { echo "error: npm is needed to install the Node test peers" >&2; exit 1; }
+    rm -rf "$target"
+    mkdir -p "$target"
+    cp "$src/package.json" "$src/package-lock.json" "$target/"
+    npm "$how" --prefix "$target" --no-audit --no-fund --no-update-notifier --loglevel=error >&2
+    cp "$src/package-lock.json" "$target/"  # the stamp for the next run
+  fi
+}
+node_tree "$ROOT/tests/e2e/node-peers" "$NODE_PEERS" "@modelcontextprotocol/sdk"
+# `npm install` with the lock file, not `npm ci`: vite (a dependency of the Inspector) names a
+# Windows-only optional package that the registry does not serve, which `npm ci` refuses.
+node_tree "$ROOT/tests/e2e/inspector" "$ROOT/.deps/inspector" "@modelcontextprotocol/inspector" install
 echo "test peers ready: .venv (mcp 1.30.0), .venv-mcp2 (mcp 2.3.0), $NODE_PEERS" >&2

@@ -255,14 +255,32 @@ fn into_passage(doc: &mut Map<String, Value>, provider: &ProviderConfig, passage
 /// escape can climb out of it.
 pub fn passage_path(provider: &ProviderConfig, request: &Request) -> Option<String> {
     let prefix = provider.gateway_prefix.as_deref()?;
-    let inside = request
-        .path_only()
-        .strip_prefix(prefix)?
-        .strip_prefix(provider.issuer_path())?;
-    if !inside.starts_with('/') || inside == "/" || !is_plain_path(request.path_only()) {
+    let own_path = request.path_only().strip_prefix(prefix)?;
+    let strictly_inside = |base: &str| {
+        own_path
+            .strip_prefix(base)
+            .is_some_and(|inside| inside.starts_with('/') && inside != "/")
+    };
+    if !(strictly_inside(provider.issuer_path()) || keycloak_theme(provider, request, own_path))
+        || !is_plain_path(request.path_only())
+    {
         return None;
     }
     request.path.strip_prefix(prefix).map(str::to_string)
+}
+
+/// Keycloak's login pages load their theme (styles, scripts, images) from `{base}/resources/`,
+/// next to `{base}/realms/`: static files, so only `GET` and `HEAD` pass.
+fn keycloak_theme(provider: &ProviderConfig, request: &Request, own_path: &str) -> bool {
+    let Some((base, _realm)) = provider.issuer_path().rsplit_once("/realms/") else {
+        return false;
+    };
+    provider.kind == Provider::Keycloak
+        && matches!(request.method.as_str(), "GET" | "HEAD")
+        && own_path
+            .strip_prefix(base)
+            .and_then(|rest| rest.strip_prefix("/resources/"))
+            .is_some_and(|file| !file.is_empty())
 }
 
 /// `url` with `name=value` (percent-encoded) merged into its query, replacing any earlier
@@ -790,6 +808,44 @@ mod tests {
             ]
         );
         assert_eq!(edits.remove, [ROUTE_HEADER]);
+    }
+
+    #[test]
+    fn keycloaks_theme_files_pass_for_get_only() {
+        let config = passage();
+        let Decision::Forward { edits, .. } = ask(
+            &config,
+            "GET",
+            "/idp/resources/bn3j4/login/keycloak.v2/css/styles.css",
+        ) else {
+            panic!("a theme file is forwarded");
+        };
+        assert_eq!(
+            edits.set[0].1,
+            "/resources/bn3j4/login/keycloak.v2/css/styles.css"
+        );
+        for (method, path) in [
+            ("POST", "/idp/resources/bn3j4/login/x.css"),
+            ("GET", "/idp/resources/"),
+            ("GET", "/idp/resources/../admin/master/console"),
+            ("GET", "/idp/resourcesx/a.css"),
+            ("GET", "/resources/bn3j4/login/x.css"),
+        ] {
+            let Decision::Respond { reply, .. } = ask(&config, method, path) else {
+                panic!("{method} {path} must stay protected");
+            };
+            assert_eq!(reply.status, 401, "{method} {path}");
+        }
+        // Not for other providers.
+        let oidc = config_with(json!({"oidc": {"gatewayPrefix": "/idp/"}}));
+        let Decision::Respond { reply, .. } = ask(&oidc, "GET", "/idp/resources/a/b.css") else {
+            panic!("no theme passage for oidc");
+        };
+        assert_eq!(reply.status, 401);
+    }
+
+    fn config_with(provider: Value) -> Config {
+        config(provider, json!({}))
     }
 
     #[test]

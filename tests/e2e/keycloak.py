@@ -149,9 +149,11 @@ def realm(resources, redirect_uris=()):
         "components": {
             "org.keycloak.services.clientregistration.policy.ClientRegistrationPolicy": [
                 # Only loopback may register, and only loopback redirect URIs (native and
-                # desktop MCP clients use them, RFC 8252).
+                # desktop MCP clients use them, RFC 8252). The policy checks every URI of the
+                # registration, and the MCP Inspector sends its homepage as client_uri, so
+                # github.com is trusted too (this is a test and demo realm).
                 _policy("Trusted Hosts", "trusted-hosts", {
-                    "trusted-hosts": ["127.0.0.1", "localhost"],
+                    "trusted-hosts": ["127.0.0.1", "localhost", "github.com"],
                     "host-sending-registration-request-must-match": "true",
                     "client-uris-must-match": "true",
                 }),

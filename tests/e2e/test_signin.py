@@ -18,7 +18,8 @@ Providers and layouts (one Keycloak for the whole module, each layout its own En
                         does not send `iss` (RFC 9207 off); with it on, refused like Keycloak.
 
 Clients: mcp 2.3.0 (.venv-mcp2) with dynamic registration and with a pre-registered client,
-mcp 1.30.0 (.venv), and the TypeScript SDK 1.32.2 (signin/ts_client.mjs).
+mcp 1.30.0 (.venv), the TypeScript SDK 1.32.2 (signin/ts_client.mjs), and the MCP Inspector
+2.12.0 web UI in the same headless browser (signin/inspector_login.mjs).
 """
 
 import json
@@ -301,6 +302,8 @@ class KeycloakFronted(Layout):
         callback = out["browser"]["callback"]
         self.assertTrue(all(p["url"].startswith(self.origin + "/realms/") or p["url"] == callback for p in pages),
                         pages)
+        # Keycloak's pages loaded their theme through the gateway too.
+        self.assertEqual(out["browser"]["failed"], [], "styles or scripts refused on the login pages")
         # The redirect to the client came through the gateway, already naming it.
         redirect = [p for p in pages if p["location"] and "code=" in p["location"]]
         self.assertEqual(len(redirect), 1, pages)
@@ -325,6 +328,55 @@ class KeycloakFronted(Layout):
 
     def test_typescript_sdk(self):
         self.expect(self.sign_in("typescript sdk 1.32.2 (DCR)", self.ts_client()))
+
+
+    def test_inspector_web_ui(self):
+        # The MCP Inspector 2.12.0 web UI (Node 22) in the same headless browser: switch the
+        # server on, sign in at Keycloak through the gateway, consent, run `echo`.
+        out = run_inspector(self, self.resource)
+        callback = urllib.parse.parse_qs(urllib.parse.urlsplit(out["callback"]).query)
+        for name in ("code", "state"):
+            self.assertTrue(callback.get(name), callback)
+        self.assertEqual(callback["iss"], [self.resource])  # rewritten by the gateway, accepted
+        idp_pages = [p["url"] for p in out["pages"] if "/realms/" in p["url"]]
+        self.assertTrue(idp_pages and all(u.startswith(f"{self.origin}/realms/{kc.REALM}/") for u in idp_pages),
+                        out["pages"])
+        self.assertIn(f"{self.origin}/realms/{kc.REALM}/protocol/openid-connect/token", out["network"])
+        self.assertIn("signed in through the Inspector", out["result"])
+        TIMINGS.append(("mcp inspector 2.12.0 (DCR)", self.NAME, out["seconds"]))
+
+
+def run_inspector(case, server_url):
+    """Starts the Inspector's web UI for `server_url`, drives it with inspector_login.mjs,
+    stops it; returns the driver's JSON."""
+    inspector = os.path.join(harness.ROOT, ".deps", "inspector", "node_modules", "@modelcontextprotocol",
+                             "inspector", "clients", "launcher", "build", "index.js")
+    node = node_binary()
+    env = dict(os.environ, CLIENT_PORT=str(harness.free_port()), SERVER_PORT=str(harness.free_port()),
+               MCP_AUTO_OPEN_ENABLED="false", MCP_INSPECTOR_SECRET_STORE="memory",
+               PATH=f"{os.path.dirname(node)}:{os.environ['PATH']}")
+    process = harness.Process("inspector", [node, inspector, "--web", "--transport", "http",
+                                            "--server-url", server_url], case.log_dir, env=env)
+    try:
+        def ui_url():
+            with open(process.log_path) as f:
+                for line in f:
+                    if "MCP_INSPECTOR_API_TOKEN=" in line:
+                        return line.strip()
+            if not process.alive():
+                raise RuntimeError(f"the Inspector exited:\n{process.log_tail()}")
+            return None
+
+        url = harness.wait_until(ui_url, 60, interval=0.2, what="the Inspector's web UI")
+        done = subprocess.run([node, os.path.join(HERE, "signin", "inspector_login.mjs"), "--ui", url,
+                               "--user", USER, "--password", PASSWORD, "--artifacts", case.artifacts],
+                              capture_output=True, text=True, timeout=180)
+    finally:
+        process.stop()
+    lines = done.stdout.strip().splitlines()
+    out = json.loads(lines[-1]) if lines else {"error": done.stderr[-2000:]}
+    case.assertNotIn("error", out, f"{out.get('error')} at {out.get('url')}; {done.stderr[-1000:]}")
+    return out
 
 
 class KeycloakNoPassage(Layout):

@@ -7,7 +7,8 @@
 //
 // Debian's chromium (/usr/bin/chromium) driven by playwright-core from .deps/node-peers,
 // headless, with a fresh profile and the flags this sandbox needs. Prints one JSON line:
-// {"callback": URL, "pages": [{method, url, status, location}], "steps": [...], "seconds": s}.
+// {"callback": URL, "pages": [{method, url, status, location}], "failed": [sub-resources >= 400],
+//  "steps": [...], "seconds": s}.
 // On failure it saves a screenshot and the page's HTML under --artifacts and exits 1.
 
 import { createRequire } from 'node:module';
@@ -52,8 +53,12 @@ const page = context.pages()[0] || await context.newPage();
 page.setDefaultTimeout(20000);
 
 const pages = [];
+const failed = []; // sub-resources (styles, scripts) the pages could not load
 page.on('response', (response) => {
   const request = response.request();
+  if (!request.isNavigationRequest() && response.status() >= 400) {
+    failed.push({ url: response.url(), status: response.status() });
+  }
   if (!request.isNavigationRequest() || request.frame() !== page.mainFrame()) return;
   pages.push({
     method: request.method(),
@@ -120,7 +125,7 @@ try {
     }
   }
   await page.waitForLoadState('load');
-  console.log(JSON.stringify({ callback: page.url(), pages, steps, seconds: (Date.now() - started) / 1000 }));
+  console.log(JSON.stringify({ callback: page.url(), pages, failed, steps, seconds: (Date.now() - started) / 1000 }));
 } catch (error) {
   await saveArtifacts(error);
   console.log(JSON.stringify({ error: String(error), url: page.url(), pages, steps }));

@@ -24,6 +24,7 @@ mcp 1.30.0 (.venv), the TypeScript SDK 1.32.2 (signin/ts_client.mjs), and the MC
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -52,7 +53,8 @@ KEYCLOAK = None
 UPSTREAM = None
 
 
-MODULE_LOGS = None
+MODULE_LOGS = None  # the upstream's and Keycloak's logs; removed at the end unless Keycloak failed
+KEEP_MODULE_LOGS = False
 
 
 def setUpModule():
@@ -69,6 +71,8 @@ def start_keycloak():
         try:
             KEYCLOAK = kc.Keycloak(MODULE_LOGS, list(RESOURCES.values()), [PREREGISTERED_CALLBACK]).start()
         except BaseException:
+            global KEEP_MODULE_LOGS
+            KEEP_MODULE_LOGS = True
             print(f"\nKeycloak did not start; logs in {MODULE_LOGS}", file=sys.stderr)
             raise
         print(f"\n[signin] Keycloak {kc.VERSION} ready in {KEYCLOAK.start_seconds:.1f} s, "
@@ -81,6 +85,8 @@ def tearDownModule():
         KEYCLOAK.stop()
     if UPSTREAM is not None:
         UPSTREAM.stop()
+    if MODULE_LOGS and not KEEP_MODULE_LOGS:
+        shutil.rmtree(MODULE_LOGS, ignore_errors=True)
     for client, layout, seconds in TIMINGS:
         print(f"[signin] {client:28} {layout:24} {seconds:6.2f} s", file=sys.stderr)
 

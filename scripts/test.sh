@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 
+# Which suites ran and which were skipped, for the summary: a skipped suite is never "passed".
+ran=() skipped=()
+
 step "toolchain"
 rustup show active-toolchain
 rustup target add wasm32-wasip1
@@ -33,6 +36,8 @@ scripts/build.sh
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+ran+=("fmt" "clippy (native, wasm32)" "native tests" "wasm build")
+
 if [[ "${SKIP_E2E:-0}" != "1" ]]; then
   step "demo check (scripts/demo.sh --check on free ports)"
   ENVOY_PORT=$(free_port) MCP_PORT=$(free_port) ADMIN_PORT=$(free_port) scripts/demo.sh --check
@@ -52,11 +57,23 @@ if [[ "${SKIP_E2E:-0}" != "1" ]]; then
 
   step "soak (short form): mixed traffic on 2 workers with a key rotation, every answer checked"
   scripts/soak.sh 15
+  ran+=("demo check" "end-to-end" "ship" "soak (15 s)")
+else
+  skipped+=("demo check, end-to-end, ship, soak (SKIP_E2E=1)")
 fi
 
 if [[ "${SKIP_FUZZ:-0}" != "1" ]]; then
   step "fuzz smoke: every cargo-fuzz target for a bounded time"
   scripts/fuzz-smoke.sh
+  ran+=("fuzz smoke")
+else
+  skipped+=("fuzz smoke (SKIP_FUZZ=1)")
 fi
 echo
-echo "all tests passed"
+printf 'ran and passed: %s\n' "${ran[@]}"
+if ((${#skipped[@]})); then
+  printf 'SKIPPED:        %s\n' "${skipped[@]}"
+  echo "NOT all tests ran: the skipped suites above were not run"
+else
+  echo "all tests passed"
+fi

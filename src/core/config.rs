@@ -28,6 +28,11 @@ const DEFAULT_CACHE_SECS: u64 = 600;
 pub const CACHE_SECS_RANGE: (u64, u64) = (60, 86_400);
 const DEFAULT_MIN_REFRESH_SECS: u64 = 30;
 const MIN_REFRESH_SECS_RANGE: (u64, u64) = (1, 86_400);
+/// Logged at load: the filter reads the body after letting the headers go on, so without a
+/// buffer filter behind it the router opens the upstream request of a call it then denies.
+const MCP_AUTHORIZATION_NEEDS_BUFFER: &str = "mcpAuthorization: put envoy.filters.http.buffer \
+     after this filter on MCP routes; without it a denied call still opens a request at the \
+     MCP server (its headers arrive, then it is reset)";
 /// Defaults and bounds of `verifiedTokenCache`.
 const DEFAULT_TOKEN_CACHE_CAPACITY: u64 = 1024;
 const TOKEN_CACHE_CAPACITY_RANGE: (u64, u64) = (0, 65_536);
@@ -448,6 +453,13 @@ impl Config {
         if raw.client_id.as_deref() == Some("") {
             return Err(ConfigError::new("clientId", "must not be empty"));
         }
+        let mcp_authorization = match raw.mcp_authorization {
+            Some(authz) => Some(Arc::new(McpAuthorization::from_raw(authz)?)),
+            None => None,
+        };
+        if mcp_authorization.as_ref().is_some_and(|a| a.is_active()) {
+            warnings.push(MCP_AUTHORIZATION_NEEDS_BUFFER.to_string());
+        }
         Ok(Self {
             mode: raw.mode,
             provider,
@@ -465,10 +477,7 @@ impl Config {
             token_cache,
             metadata,
             warnings,
-            mcp_authorization: match raw.mcp_authorization {
-                Some(authz) => Some(Arc::new(McpAuthorization::from_raw(authz)?)),
-                None => None,
-            },
+            mcp_authorization,
         })
     }
 }
@@ -970,6 +979,16 @@ mod tests {
         let config = parse(with(base(), "/audiences", json!([]))).unwrap();
         assert!(config.claims.audiences.is_empty());
         assert_eq!(config.warnings.len(), 1);
+    }
+
+    #[test]
+    fn mcp_authorization_warns_that_a_buffer_filter_must_follow() {
+        let rules = json!({"rules": ["mcp.tool.name == \"echo\""]});
+        let config = parse(with(base(), "/mcpAuthorization", rules)).unwrap();
+        assert_eq!(config.warnings, [MCP_AUTHORIZATION_NEEDS_BUFFER]);
+        // Without rules or scopes the body is never read, so there is nothing to warn about.
+        let inactive = parse(with(base(), "/mcpAuthorization", json!({}))).unwrap();
+        assert!(inactive.warnings.is_empty());
     }
 
     fn jwks_location(config: Value) -> JwksLocation {

@@ -12,6 +12,8 @@ import sys
 from mcp.server.fastmcp import Context, FastMCP
 from mcp.server.transport_security import TransportSecuritySettings
 
+import witness
+
 
 def build(port, path, json_response):
     security = TransportSecuritySettings(
@@ -74,4 +76,4 @@ def build(port, path, json_response):
 if __name__ == "__main__":
     port, path = int(sys.argv[1]), sys.argv[2]
     json_response = len(sys.argv) > 3 and sys.argv[3] == "json"
-    build(port, path, json_response).run(transport="streamable-http")
+    witness.serve(build(port, path, json_response), port)

@@ -175,6 +175,19 @@ def wasm_filter(plugin_config):
     }
 
 
+def buffer_filter(max_request_bytes=1048576):
+    """Envoy's buffer filter, placed after this one when `mcpAuthorization` is set: the
+    filter reads the body after letting the headers go on, and the buffer filter keeps the
+    router from opening the upstream request of a call the filter then denies."""
+    return {
+        "name": "envoy.filters.http.buffer",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
+            "max_request_bytes": max_request_bytes,
+        },
+    }
+
+
 def bootstrap(*, listener_port, admin_port, upstream_port, jwks_port, http_filters):
     """An Envoy bootstrap (dict, written as JSON) for one test listener.
 

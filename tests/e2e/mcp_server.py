@@ -12,6 +12,8 @@ import sys
 from mcp.server.fastmcp import Context, FastMCP
 from mcp.server.transport_security import TransportSecuritySettings
 
+import witness
+
 
 def build(port):
     # Envoy forwards the client's Host (127.0.0.1:<envoy port>); FastMCP's
@@ -45,4 +47,4 @@ def build(port):
 
 
 if __name__ == "__main__":
-    build(int(sys.argv[1])).run(transport="streamable-http")
+    witness.serve(build(int(sys.argv[1])), int(sys.argv[1]))

@@ -18,13 +18,15 @@ from jwks_server import JwksServer
 
 class Stack:
     def __init__(self, jwks_document, *, name="stack", mode="strict", concurrency=1,
-                 jwks_options=None, jwks_server=None):
+                 jwks_options=None, jwks_server=None, plugin_extra=None, buffer=False):
         self.name = name
         self.mode = mode
         self.concurrency = concurrency
         self.jwks_options = {"timeoutMs": 1000, "cacheDurationSeconds": 300, "minRefreshIntervalSeconds": 1}
         self.jwks_options.update(jwks_options or {})
         self.jwks = jwks_server or JwksServer(jwks_document, harness.free_port())
+        self.plugin_extra = plugin_extra or {}  # merged into the plugin config (mcpAuthorization, ...)
+        self.buffer = buffer  # envoy.filters.http.buffer after the filter (README, mcpAuthorization)
         self.upstream = CountingUpstream()
         self.log_dir = harness.new_log_dir(name)
         self.envoy = None
@@ -39,6 +41,7 @@ class Stack:
             "jwks": dict(url=self.jwks.url, cluster="jwks", **self.jwks_options),
             "resourceMetadata": {"resource": self.resource},
             "mode": self.mode,
+            **self.plugin_extra,
         }
 
     def start(self):
@@ -53,7 +56,8 @@ class Stack:
                 admin_port=admin_port,
                 upstream_port=self.upstream.port,
                 jwks_port=self.jwks.port,
-                http_filters=[harness.wasm_filter(self.plugin_config())],
+                http_filters=[harness.wasm_filter(self.plugin_config())]
+                + ([harness.buffer_filter()] if self.buffer else []),
             )
             self.envoy = harness.Envoy(config, listener_port=self.listener_port, admin_port=admin_port,
                                        log_dir=self.log_dir, concurrency=self.concurrency, name="envoy")

@@ -23,6 +23,7 @@ from mcp.shared.exceptions import McpError
 
 import harness
 import tokens
+import witness
 from jwks_server import JwksServer
 
 KEY = tokens.SigningKey.rsa()
@@ -191,12 +192,17 @@ class AuthzTest(harness.KeepsLogsOnFailure, unittest.TestCase):
             admin_port=admin_port,
             upstream_port=sse_port,
             jwks_port=cls.jwks.port,
-            http_filters=[harness.wasm_filter(plugin)],
+            http_filters=[harness.wasm_filter(plugin), harness.buffer_filter()],
         )
         harness.add_cluster(config, "mcp_json", json_port)
         hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
         routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
         routes.insert(0, {"match": {"prefix": "/json/"}, "route": {"cluster": "mcp_json", "timeout": "0s"}})
+        # The JSON server's fences (witness.py) reach it on their own route.
+        routes.insert(0, {"match": {"prefix": witness.FENCE_PREFIX + "json"},
+                          "route": {"cluster": "mcp_json", "timeout": "0s"}})
+        cls.witnesses = {"sse": witness.RemoteWitness(sse_port),
+                         "json": witness.RemoteWitness(json_port, fence_tag="json")}
         cls.envoy = harness.Envoy(
             config, listener_port=listener_port, admin_port=admin_port, log_dir=cls.log_dir
         )
@@ -210,6 +216,22 @@ class AuthzTest(harness.KeepsLogsOnFailure, unittest.TestCase):
 
     def session(self, user, form="sse"):
         return RawSession(self, PATHS[form], self.token(user))
+
+    def mark(self, form="sse"):
+        return self.witnesses[form].count
+
+    def assert_nothing_reached(self, mark, form="sse"):
+        witness.assert_nothing_reached(self, self.witnesses[form], self.envoy.listener_port, mark)
+
+    def assert_reached_clean(self, mark, token, form="sse"):
+        """The upstream saw requests since `mark`, none with the credential, and no inspected
+        POST with accept-encoding."""
+        seen = witness.settled(self.witnesses[form], self.envoy.listener_port, mark)
+        witness.assert_credential_gone(self, seen, token)
+        for record in seen:
+            if record["method"] == "POST":
+                self.assertEqual(witness.header(record, "accept-encoding"), [], record)
+        return seen
 
     def test_each_users_tool_list_shows_exactly_the_allowed_tools(self):
         for form in PATHS:
@@ -239,9 +261,10 @@ class AuthzTest(harness.KeepsLogsOnFailure, unittest.TestCase):
     def test_denied_calls_get_the_hide_answer(self):
         for user, tool in [("alice", "list_files"), ("alice", "system_status"), ("bob", "system_status")]:
             with self.subTest(user=user, tool=tool):
-                status, headers, response, _ = self.session(user).call(
-                    "tools/call", {"name": tool, "arguments": {}}
-                )
+                session = self.session(user)
+                mark = self.mark()
+                status, headers, response, _ = session.call("tools/call", {"name": tool, "arguments": {}})
+                self.assert_nothing_reached(mark)
                 self.assertEqual(status, 200)
                 self.assertEqual(headers["content-type"], "application/json")
                 self.assertEqual(response["error"], {"code": -32602, "message": f"Unknown tool: {tool}"})
@@ -250,10 +273,12 @@ class AuthzTest(harness.KeepsLogsOnFailure, unittest.TestCase):
         session = self.session("carol")
         for tool, arguments in [("delete_file", {"name": "a.txt"}), ("system_status", {}), ("list_files", {})]:
             with self.subTest(tool=tool):
+                mark = self.mark()
                 status, _, response, _ = session.call("tools/call", {"name": tool, "arguments": arguments})
                 self.assertEqual(status, 200)
                 self.assertNotIn("error", response)
                 self.assertFalse(response["result"].get("isError"), response)
+                self.assertEqual(len(self.assert_reached_clean(mark, session.token)), 1)
         # Other SSE events of a call (here a log notification) pass unchanged, before the result.
         _, _, response, everything = session.call("tools/call", {"name": "get_user_info", "arguments": {}})
         self.assertEqual(response["result"]["content"][0]["text"], "user info")
@@ -263,9 +288,12 @@ class AuthzTest(harness.KeepsLogsOnFailure, unittest.TestCase):
         metadata = f"http://127.0.0.1:{self.envoy.listener_port}/.well-known/oauth-protected-resource/mcp"
         for user in ["alice", "bob"]:
             with self.subTest(user=user):
-                status, headers, _, _ = self.session(user).call(
+                session = self.session(user)
+                mark = self.mark()
+                status, headers, _, _ = session.call(
                     "tools/call", {"name": "delete_file", "arguments": {"name": "a.txt"}}
                 )
+                self.assert_nothing_reached(mark)
                 self.assertEqual(status, 403)
                 self.assertEqual(
                     headers["www-authenticate"],
@@ -275,6 +303,7 @@ class AuthzTest(harness.KeepsLogsOnFailure, unittest.TestCase):
 
     def test_bodies_are_bounded_and_must_be_json_rpc(self):
         session = self.session("carol")
+        mark = self.mark()
         big = {"jsonrpc": "2.0", "id": 9, "method": "tools/call",
                "params": {"name": "echo", "arguments": {"message": "x" * (MAX_BODY + 1)}}}
         status, _, body = session.post(big)
@@ -285,8 +314,10 @@ class AuthzTest(harness.KeepsLogsOnFailure, unittest.TestCase):
         dup = '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","name":"delete_file"}}'
         status, _, body = session.post(None, raw=dup)
         self.assertEqual((status, json.loads(body)["error"]["code"]), (400, -32600))
+        self.assert_nothing_reached(mark)
 
     def test_without_a_token_nothing_changes(self):
+        mark = self.mark()
         status, headers, _ = harness.http_request(
             self.envoy.listener_port, "POST", "/mcp",
             {"content-type": "application/json"}, '{"jsonrpc":"2.0","id":1,"method":"tools/list"}',
@@ -299,7 +330,9 @@ class AuthzTest(harness.KeepsLogsOnFailure, unittest.TestCase):
             for user, (_, expected) in USERS.items():
                 with self.subTest(form=form, user=user):
                     denied = None if user == "carol" else "system_status"
-                    tools, echoed, refusal = sdk_session(self.envoy.url(path), self.token(user), denied)
+                    token, mark = self.token(user), self.mark(form)
+                    tools, echoed, refusal = sdk_session(self.envoy.url(path), token, denied)
+                    self.assert_reached_clean(mark, token, form)
                     self.assertEqual(tools, sorted(expected))
                     self.assertEqual(echoed, "hi")
                     if denied:

@@ -14,6 +14,7 @@ import unittest
 import harness
 import mcp_client
 import tokens
+import witness
 from jwks_server import JwksServer
 
 # Generated once per run: trusted keys, a key the IdP rotates to, and an
@@ -53,6 +54,7 @@ class EnvoyCase(harness.KeepsLogsOnFailure, unittest.TestCase):
         cls.keep_logs_until_done()
         cls.upstream, upstream_port = harness.start_mcp_server(cls.log_dir)
         cls.addClassCleanup(cls.upstream.stop)
+        cls.witness = witness.RemoteWitness(upstream_port)
 
         cls.jwks = JwksServer(tokens.jwks(RSA_KEY, EC_KEY), harness.free_port())
         if cls.START_JWKS:
@@ -113,6 +115,13 @@ class EnvoyCase(harness.KeepsLogsOnFailure, unittest.TestCase):
     def metadata_url(self):
         return f"http://127.0.0.1:{self.envoy.listener_port}/.well-known/oauth-protected-resource/mcp"
 
+    def assert_nothing_reached(self, mark):
+        witness.assert_nothing_reached(self, self.witness, self.envoy.listener_port, mark)
+
+    def assert_reached_clean(self, mark, token):
+        seen = witness.settled(self.witness, self.envoy.listener_port, mark)
+        witness.assert_credential_gone(self, seen, token)
+
     def assert_invalid_token(self, response):
         status, headers, body = response
         self.assertEqual(status, 401, body)
@@ -126,7 +135,9 @@ class StrictModeTest(EnvoyCase):
     CONCURRENCY = 2
 
     def test_missing_token_gets_challenge(self):
+        mark = self.witness.count
         status, headers, body = self.post_initialize()
+        self.assert_nothing_reached(mark)
         self.assertEqual(status, 401, body)
         self.assertEqual(headers.get("www-authenticate"), f'Bearer resource_metadata="{self.metadata_url()}"')
         self.assertIn("error", json.loads(body))
@@ -147,7 +158,9 @@ class StrictModeTest(EnvoyCase):
         self.assertEqual(document["authorization_servers"], [self.issuer])
 
     def test_mcp_client_with_valid_token(self):
-        seen = mcp_client.roundtrip(self.envoy.url(), self.token())
+        token, mark = self.token(), self.witness.count
+        seen = mcp_client.roundtrip(self.envoy.url(), token)
+        self.assert_reached_clean(mark, token)
         self.assertEqual(seen["server_name"], "e2e-upstream")
         self.assertEqual(seen["tools"], ["echo", "echo_headers"])
         self.assertNotIn("authorization", seen["headers"])
@@ -167,7 +180,9 @@ class StrictModeTest(EnvoyCase):
         }
         for name, token in cases.items():
             with self.subTest(name):
+                mark = self.witness.count
                 self.assert_invalid_token(self.post_initialize(token))
+                self.assert_nothing_reached(mark)
 
     def test_stats_count_outcomes(self):
         metrics = [
@@ -276,8 +291,10 @@ class OptionalModeTest(EnvoyCase):
         self.assert_invalid_token(self.post_initialize(self.token(lifetime=-3600, nbf_offset=-7200)))
 
     def test_valid_token_stripped(self):
-        seen = mcp_client.roundtrip(self.envoy.url(), self.token())
+        token, mark = self.token(), self.witness.count
+        seen = mcp_client.roundtrip(self.envoy.url(), token)
         self.assertNotIn("authorization", seen["headers"])
+        self.assert_reached_clean(mark, token)
 
 
 class PermissiveModeTest(EnvoyCase):
@@ -289,8 +306,10 @@ class PermissiveModeTest(EnvoyCase):
         self.assertEqual(seen["headers"].get("authorization"), f"Bearer {token}")
 
     def test_valid_token_stripped(self):
-        seen = mcp_client.roundtrip(self.envoy.url(), self.token())
+        token, mark = self.token(), self.witness.count
+        seen = mcp_client.roundtrip(self.envoy.url(), token)
         self.assertNotIn("authorization", seen["headers"])
+        self.assert_reached_clean(mark, token)
 
     def test_no_token_reaches_upstream(self):
         status, _, body = self.post_initialize()

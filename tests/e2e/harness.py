@@ -235,9 +235,10 @@ class Envoy:
     def __init__(self, config, *, listener_port, admin_port, log_dir, concurrency=1, name="envoy"):
         self.listener_port = listener_port
         self.admin_port = admin_port
-        self.config_path = os.path.join(log_dir, f"{name}.json")
+        # A dict is written as JSON; a str is YAML text (an example file, ports rewritten).
+        self.config_path = os.path.join(log_dir, f"{name}.{'yaml' if isinstance(config, str) else 'json'}")
         with open(self.config_path, "w") as f:
-            json.dump(config, f, indent=2)
+            f.write(config) if isinstance(config, str) else json.dump(config, f, indent=2)
         argv = [
             envoy_binary(),
             "-c", self.config_path,

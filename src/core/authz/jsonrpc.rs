@@ -178,6 +178,33 @@ impl<'de> Deserialize<'de> for Params {
     }
 }
 
+/// A message that must be a JSON object: derived structs also accept arrays (fields by
+/// position), which no JSON-RPC peer sends (the `jsonrpc` fuzz target forwarded `[[]]`).
+struct ObjectMessage(RawMessage);
+
+impl<'de> Deserialize<'de> for ObjectMessage {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = ObjectMessage;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON-RPC message object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ObjectMessage, A::Error> {
+                RawMessage::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(ObjectMessage)
+            }
+        }
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+impl From<ObjectMessage> for Message {
+    fn from(ObjectMessage(raw): ObjectMessage) -> Self {
+        raw.into()
+    }
+}
+
 impl From<RawMessage> for Message {
     fn from(raw: RawMessage) -> Self {
         let params = raw.params.unwrap_or_default();
@@ -193,9 +220,13 @@ impl From<RawMessage> for Message {
 
 /// Parses a request body. Never panics; the depth is bounded by serde_json (128).
 pub fn parse(body: &[u8]) -> Result<Body, BodyError> {
+    // serde skips ignored members without checking their UTF-8; JSON must be UTF-8 throughout.
+    if std::str::from_utf8(body).is_err() {
+        return Err(BodyError::Parse);
+    }
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     let result = match first {
-        Some(b'[') => serde_json::from_slice::<Vec<RawMessage>>(body)
+        Some(b'[') => serde_json::from_slice::<Vec<ObjectMessage>>(body)
             .map(|messages| Body::Batch(messages.into_iter().map(Message::from).collect())),
         Some(b'{') => serde_json::from_slice::<RawMessage>(body).map(|m| Body::Single(m.into())),
         Some(_) => {
@@ -209,7 +240,10 @@ pub fn parse(body: &[u8]) -> Result<Body, BodyError> {
     match result {
         Ok(Body::Batch(messages)) if messages.is_empty() => Err(BodyError::Invalid),
         Ok(body) => Ok(body),
-        Err(e) if e.is_data() => Err(BodyError::Invalid),
+        // A data error may come first in a body that is not JSON at all (an unclosed batch).
+        Err(e) if e.is_data() && serde_json::from_slice::<IgnoredAny>(body).is_ok() => {
+            Err(BodyError::Invalid)
+        }
         Err(_) => Err(BodyError::Parse),
     }
 }

@@ -154,7 +154,8 @@ pub fn filter_json(
     pending: &mut Vec<ListCall>,
     body: &[u8],
 ) -> Option<Vec<u8>> {
-    let mut message: Value = serde_json::from_slice(body).ok()?;
+    // Lossy for the same reason as SSE data (`sse::event_data`): what a lenient client reads.
+    let mut message: Value = serde_json::from_str(&String::from_utf8_lossy(body)).ok()?;
     filter_value(authz, subject, pending, &mut message).then(|| message.to_string().into_bytes())
 }
 

@@ -104,11 +104,13 @@ pub fn event_data(event: &[u8]) -> Option<String> {
         let Some(value) = field_value(line, b"data") else {
             continue;
         };
-        let value = std::str::from_utf8(value).ok()?;
+        // Lossy, as a lenient client reads it: an answer with a stray invalid byte must still
+        // be filtered, not passed whole (the fuzz oracle found that).
+        let value = String::from_utf8_lossy(value);
         match data.as_mut() {
             Some(joined) => {
                 joined.push('\n');
-                joined.push_str(value);
+                joined.push_str(&value);
             }
             None => data = Some(value.to_string()),
         }

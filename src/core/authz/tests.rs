@@ -1338,3 +1338,54 @@ fn without_a_token_rules_see_an_empty_jwt() {
         "Unknown tool: list_files"
     );
 }
+
+/// A list answer carrying one invalid UTF-8 byte (in a description), as an upstream might.
+fn answer_with_a_stray_byte() -> Vec<u8> {
+    let text = tools_result(json!(1)).to_string();
+    let (head, tail) = text.split_at(text.find("\"inputSchema\"").unwrap());
+    [
+        head.as_bytes(),
+        b"\"description\":\"\xff\",",
+        tail.as_bytes(),
+    ]
+    .concat()
+}
+
+#[test]
+fn a_list_answer_with_invalid_utf8_is_filtered_not_passed_whole() {
+    // Found by the `sse` fuzz target's oracle: such an answer used to pass unfiltered.
+    let authz = demo();
+    let s = subject(&authz, alice());
+    let mut pending = pending_tools(json!(1));
+    let out = listing::filter_json(&authz, &s, &mut pending, &answer_with_a_stray_byte()).unwrap();
+    let out: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(names(&out, "tools", "name"), ["echo", "get_user_info"]);
+
+    let event = [b"data: ".as_slice(), &answer_with_a_stray_byte(), b"\n\n"].concat();
+    let mut rewriter = SseRewriter::new(pending_tools(json!(1)), 1 << 20);
+    let out = run(&mut rewriter, &authz, &s, &[&event]);
+    let events = parse_events(&out);
+    assert_eq!(
+        names(events[0].as_ref().unwrap(), "tools", "name"),
+        ["echo", "get_user_info"]
+    );
+}
+
+#[test]
+fn a_request_body_with_invalid_utf8_is_a_parse_error() {
+    // Found by the `jsonrpc` fuzz target: serde skips an ignored member without checking it.
+    let body = b"{\"jsonrpc\":\"2.0\",\"x\":\"\xc9\",\"id\":1,\"method\":\"ping\"}";
+    assert_eq!(jsonrpc::parse(body), Err(jsonrpc::BodyError::Parse));
+}
+
+#[test]
+fn a_batch_element_must_be_an_object() {
+    // Found by the `jsonrpc` fuzz target: a derived struct also reads an array by position.
+    for body in ["[[]]", r#"[[1, "tools/call", {"name": "echo"}]]"#] {
+        assert_eq!(
+            jsonrpc::parse(body.as_bytes()),
+            Err(jsonrpc::BodyError::Invalid),
+            "{body}"
+        );
+    }
+}

@@ -16,7 +16,10 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     let keys = match &config.keys {
-        KeySource::Inline(set) => KeyState::Ready { keys: set, may_refetch: false },
+        KeySource::Inline(set) => KeyState::Ready {
+            keys: set,
+            may_refetch: false,
+        },
         KeySource::Remote(_) => KeyState::Missing { may_fetch: true },
     };
     for text in [
@@ -25,6 +28,11 @@ fuzz_target!(|data: &[u8]| {
         "POST\n/mcp?token=a.b.c\nmcp.example.com\nauthorization:Bearer a.b.c\ncookie:session=x",
     ] {
         let request = request_from_text(text);
-        check_decision(&config, &request, keys, &decide(&config, &request, keys, NOW));
+        check_decision(
+            &config,
+            &request,
+            keys,
+            &decide(&config, &request, keys, NOW),
+        );
     }
 });

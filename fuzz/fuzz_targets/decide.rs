@@ -8,7 +8,9 @@ use mcp_authn::core::decision::decide;
 use mcp_authn_fuzz::{NOW, check_decision, configs, key_state, keyset, request_from_text};
 
 fuzz_target!(|data: &[u8]| {
-    let [config_byte, keys_byte, rest @ ..] = data else { return };
+    let [config_byte, keys_byte, rest @ ..] = data else {
+        return;
+    };
     let configs = configs();
     let config = &configs[usize::from(*config_byte) % configs.len()];
     let request = request_from_text(&String::from_utf8_lossy(rest));

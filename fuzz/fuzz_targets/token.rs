@@ -7,20 +7,31 @@ use mcp_authn::core::config::TokenLocation;
 use mcp_authn::core::request::Request;
 use mcp_authn::core::token;
 use mcp_authn::core::verify::{check_structure, verify, verify_signature};
-use mcp_authn_fuzz::{ISSUER, NOW, configs, keyset};
+use mcp_authn_fuzz::{NOW, configs, keyset, model};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let rules = &configs()[0].claims;
     let verified = verify(text, keyset(), rules, NOW);
     if let Ok(claims) = &verified {
-        // Only a structurally valid, correctly signed token from the issuer gets here.
+        // The reference model, which shares no code with the filter, must accept it too, and
+        // see the same claims.
         assert!(check_structure(text).is_ok());
         assert!(verify_signature(text, keyset()).is_ok());
-        assert_eq!(claims.get("iss").and_then(|v| v.as_str()), Some(ISSUER));
+        let model_claims = model()
+            .check(text, NOW)
+            .unwrap_or_else(|rule| panic!("model refuses ({rule}): {text}"));
+        for (name, value) in &model_claims {
+            assert_eq!(claims.get(name), Some(value), "claim {name}");
+        }
     }
     if check_structure(text).is_err() {
-        assert!(verified.is_err(), "verified a token that fails the structure check");
+        assert!(
+            verified.is_err(),
+            "verified a token that fails the structure check"
+        );
     }
     let request = Request {
         method: "POST".into(),
@@ -28,7 +39,10 @@ fuzz_target!(|data: &[u8]| {
         headers: vec![("authorization".into(), text.into())],
         ..Request::default()
     };
-    let location = TokenLocation::Header { name: "authorization".into(), prefix: "Bearer ".into() };
+    let location = TokenLocation::Header {
+        name: "authorization".into(),
+        prefix: "Bearer ".into(),
+    };
     if let Ok(Some(credential)) = token::extract(&location, &request) {
         assert!(!credential.token.is_empty());
         assert!(text.len() >= credential.token.len());

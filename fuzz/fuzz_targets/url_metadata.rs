@@ -32,13 +32,22 @@ fuzz_target!(|data: &[u8]| {
         raw.insert("resource".into(), json!(url));
     }
     if flags & 2 == 2 {
-        raw.insert("scopesSupported".into(), json!(scope.split(' ').collect::<Vec<_>>()));
+        raw.insert(
+            "scopesSupported".into(),
+            json!(scope.split(' ').collect::<Vec<_>>()),
+        );
     }
-    let Ok(metadata) = ResourceMetadata::from_config(raw, ISSUER, flags & 4 == 4) else { return };
+    let Ok(metadata) = ResourceMetadata::from_config(raw, ISSUER, flags & 4 == 4) else {
+        return;
+    };
     let request = Request {
         method: "GET".into(),
         path: path.clone(),
-        scheme: if flags & 8 == 8 { "http".into() } else { "https".into() },
+        scheme: if flags & 8 == 8 {
+            "http".into()
+        } else {
+            "https".into()
+        },
         authority,
         headers: vec![("x-forwarded-proto".into(), proto)],
     };
@@ -46,7 +55,11 @@ fuzz_target!(|data: &[u8]| {
     let document = metadata.document(&request, request.path_only());
     let parsed_doc: Value = serde_json::from_str(&document).expect("metadata document is JSON");
     assert!(parsed_doc["resource"].is_string());
-    for error in [None, Some((ErrorCode::InvalidToken, path.as_str())), Some((ErrorCode::InvalidRequest, "x"))] {
+    for error in [
+        None,
+        Some((ErrorCode::InvalidToken, path.as_str())),
+        Some((ErrorCode::InvalidRequest, "x")),
+    ] {
         let value = challenge(&metadata_url, metadata.scope_hint(), error);
         assert!(is_safe_header_value(&value), "unsafe challenge {value:?}");
         assert!(value.starts_with("Bearer "));

@@ -1,9 +1,12 @@
 //! Shared pieces of the fuzz targets: the fixture keys, a few fixed configs, the fixed clock,
 //! a byte format for requests, and the invariants every decision must keep.
 
+pub mod mcp;
+pub mod oracle;
+
 use std::sync::OnceLock;
 
-use mcp_authn::core::config::{Config, Mode};
+use mcp_authn::core::config::{Config, Mode, TokenLocation};
 use mcp_authn::core::decision::{Decision, KeyState, Outcome};
 use mcp_authn::core::jwks::KeySet;
 use mcp_authn::core::request::Request;
@@ -51,9 +54,165 @@ pub fn config_variants() -> Vec<Value> {
         with(json!({"mode": "permissive", "resourceMetadata": {"scopesSupported": ["mcp:read"]}})),
         with(json!({"authorizationLocation": {"queryParameter": {"name": "token"}}})),
         with(json!({"authorizationLocation": {"cookie": {"name": "session"}}})),
-        with(json!({"authorizationLocation": {"header": {"name": "x-token", "prefix": "Token "}},
-                    "resourceMetadata": {"resource": AUDIENCE}})),
+        with(
+            json!({"authorizationLocation": {"header": {"name": "x-token", "prefix": "Token "}},
+                    "resourceMetadata": {"resource": AUDIENCE}}),
+        ),
+        // A fronted provider: the well-known paths become `AskIdp` (and registration, with a
+        // POST), which `check_decision` bounds.
+        with(
+            json!({"provider": {"oidc": {"cluster": "idp"}}, "resourceMetadata": {"resource": AUDIENCE},
+                    "claimsToHeaders": [{"claim": "sub", "header": "x-user"}]}),
+        ),
     ]
+}
+
+/// The reference model of the base config's token rules (`oracle`), built once.
+pub fn model() -> &'static oracle::Model {
+    static MODEL: OnceLock<oracle::Model> = OnceLock::new();
+    MODEL.get_or_init(|| oracle::Model::new(ISSUER, &[AUDIENCE], &["exp"], 60, &public_jwks()))
+}
+
+/// Every string the request presents at the config's token location, decoded the ways a
+/// reader of the rules might (trimmed, percent-decoded), found without the filter's code.
+fn presented(location: &TokenLocation, request: &Request) -> Vec<String> {
+    let mut found = Vec::new();
+    match location {
+        TokenLocation::Header { name, prefix } => {
+            for value in request.header_values(name) {
+                let value = value.trim();
+                if value.len() >= prefix.len() && value.is_char_boundary(prefix.len()) {
+                    let (head, rest) = value.split_at(prefix.len());
+                    if head.eq_ignore_ascii_case(prefix) {
+                        found.push(rest.trim().to_string());
+                    }
+                }
+            }
+        }
+        TokenLocation::QueryParameter { name } => {
+            let query = request.path.split_once('?').map_or("", |(_, q)| q);
+            for pair in query.split('&') {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                if percent_decode(k) == *name {
+                    found.push(percent_decode(v));
+                    found.push(v.to_string());
+                }
+            }
+        }
+        TokenLocation::Cookie { name } => {
+            for header in request.header_values("cookie") {
+                for pair in header.split(';') {
+                    let (k, v) = pair.trim().split_once('=').unwrap_or((pair.trim(), ""));
+                    if k.trim() == name {
+                        found.push(v.trim().trim_matches('"').to_string());
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b'+', ..) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, ..) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An allowed request, checked against the model: the presented token is one the model
+/// accepts, it is gone from where it was, and the claim headers are exactly the token's.
+fn check_allowed(
+    config: &Config,
+    request: &Request,
+    edits: &mcp_authn::core::decision::HeaderEdits,
+) {
+    let candidates = presented(&config.location, request);
+    let accepted = candidates
+        .iter()
+        .find_map(|t| model().check(t, NOW).ok().map(|claims| (t, claims)));
+    let Some((token, claims)) = accepted else {
+        let reasons: Vec<_> = candidates
+            .iter()
+            .map(|t| model().check(t, NOW).err())
+            .collect();
+        panic!("the filter allowed a token the model refuses: {candidates:?} {reasons:?}");
+    };
+    match &config.location {
+        TokenLocation::Header { name, .. } => {
+            assert!(
+                edits.remove.contains(name),
+                "credential header {name} not removed: {edits:?}"
+            )
+        }
+        TokenLocation::QueryParameter { .. } => {
+            let path = edits.set.iter().find(|(n, _)| n == ":path").map(|(_, v)| v);
+            let path = path.unwrap_or_else(|| panic!(":path not rewritten: {edits:?}"));
+            assert!(
+                !path.contains(token.as_str()),
+                "token left in :path {path:?}"
+            );
+        }
+        TokenLocation::Cookie { .. } => {
+            let kept = edits
+                .set
+                .iter()
+                .find(|(n, _)| n == "cookie")
+                .map(|(_, v)| v);
+            let removed = edits.remove.iter().any(|n| n == "cookie");
+            assert!(kept.is_some() || removed, "cookie not rewritten: {edits:?}");
+            assert!(
+                kept.is_none_or(|c| !c.contains(token.as_str())),
+                "token left in the cookie"
+            );
+        }
+    }
+    for mapping in &config.claim_headers {
+        assert!(
+            edits.remove.contains(&mapping.header),
+            "client copy of {} kept",
+            mapping.header
+        );
+        let set: Vec<&String> = edits
+            .set
+            .iter()
+            .filter(|(n, _)| *n == mapping.header)
+            .map(|(_, v)| v)
+            .collect();
+        let expected = match claims.get(&mapping.claim) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => Some(other.to_string()),
+        }
+        .filter(|v| is_safe_header_value(v));
+        assert_eq!(
+            set,
+            expected.iter().collect::<Vec<_>>(),
+            "claim header {}",
+            mapping.header
+        );
+    }
 }
 
 /// The parsed [`config_variants`], built once per process.
@@ -98,8 +257,14 @@ pub fn request_from_text(text: &str) -> Request {
 /// Selector byte -> key state: ready (with or without refetch) or missing.
 pub fn key_state(selector: u8, keys: &KeySet) -> KeyState<'_> {
     match selector % 4 {
-        0 => KeyState::Ready { keys, may_refetch: false },
-        1 => KeyState::Ready { keys, may_refetch: true },
+        0 => KeyState::Ready {
+            keys,
+            may_refetch: false,
+        },
+        1 => KeyState::Ready {
+            keys,
+            may_refetch: true,
+        },
         2 => KeyState::Missing { may_fetch: true },
         _ => KeyState::Missing { may_fetch: false },
     }
@@ -107,13 +272,19 @@ pub fn key_state(selector: u8, keys: &KeySet) -> KeyState<'_> {
 
 /// A header value a proxy can send as is: visible ASCII, space and tab only.
 pub fn is_safe_header_value(value: &str) -> bool {
-    value.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+    value
+        .bytes()
+        .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
 }
 
 /// The invariants of every decision, whatever the input:
 /// - strict mode forwards only valid tokens and public paths;
 /// - a key fetch is asked for only when the key state allows one;
 /// - local replies are never 5xx and carry safe header values and a JSON body;
+/// - an allowed request presents a token the reference model (`oracle`) accepts, which is
+///   removed from where it was, and the claim headers are exactly the token's claims;
+/// - without a valid token no claim header is set;
+/// - only a fronted provider is asked (`AskIdp`), and only for authorization-server paths;
 /// - header edits set only safe values, except that a rewritten `:path` or `cookie` (the
 ///   credential taken out) may keep what the client sent there, and only that (a `:path` also gets shorter).
 pub fn check_decision(config: &Config, request: &Request, keys: KeyState<'_>, decision: &Decision) {
@@ -124,6 +295,17 @@ pub fn check_decision(config: &Config, request: &Request, keys: KeyState<'_>, de
                     matches!(outcome, Outcome::Allowed { .. } | Outcome::Public),
                     "strict mode forwarded {outcome:?}"
                 );
+            }
+            if matches!(outcome, Outcome::Allowed { .. }) {
+                check_allowed(config, request, edits);
+            } else {
+                for mapping in &config.claim_headers {
+                    assert!(
+                        edits.set.iter().all(|(n, _)| *n != mapping.header),
+                        "claim header {} set without a valid token",
+                        mapping.header
+                    );
+                }
             }
             for (name, value) in &edits.set {
                 let source: Vec<&str> = match name.as_str() {
@@ -137,24 +319,43 @@ pub fn check_decision(config: &Config, request: &Request, keys: KeyState<'_>, de
                     if name == ":path" {
                         assert!(value.len() < request.path.len(), "{name} grew: {value:?}");
                     }
-                    let allowed = |c: char| source.iter().any(|s| s.contains(c)) || c == ';' || c == ' ';
-                    assert!(value.chars().all(allowed), "{name} gained characters: {value:?}");
+                    let allowed =
+                        |c: char| source.iter().any(|s| s.contains(c)) || c == ';' || c == ' ';
+                    assert!(
+                        value.chars().all(allowed),
+                        "{name} gained characters: {value:?}"
+                    );
                 }
             }
         }
         Decision::Respond { reply, .. } => {
             for (name, value) in &reply.headers {
-                assert!(is_safe_header_value(value), "unsafe reply header {name}: {value:?}");
+                assert!(
+                    is_safe_header_value(value),
+                    "unsafe reply header {name}: {value:?}"
+                );
             }
             serde_json::from_str::<Value>(&reply.body).expect("reply body is JSON");
-            assert!((200..500).contains(&reply.status), "status {}", reply.status);
+            assert!(
+                (200..500).contains(&reply.status),
+                "status {}",
+                reply.status
+            );
         }
         Decision::FetchKeys { unknown_kid } => match keys {
             KeyState::Ready { may_refetch, .. } => assert!(may_refetch && *unknown_kid),
             KeyState::Missing { may_fetch } => assert!(may_fetch && !*unknown_kid),
         },
-        // Only for the fronted-provider well-known paths, which these configs may name.
-        Decision::AskIdp(_) => {}
+        // Only a fronted provider is asked, and only for the authorization-server paths.
+        Decision::AskIdp(_) => {
+            assert!(config.provider.is_some(), "AskIdp without a provider");
+            let path = request.path.split('?').next().unwrap_or_default();
+            assert!(
+                path.starts_with("/.well-known/oauth-authorization-server")
+                    || path.starts_with("/.well-known/openid-configuration"),
+                "AskIdp for {path:?}"
+            );
+        }
     }
 }
 
@@ -162,4 +363,95 @@ pub fn check_decision(config: &Config, request: &Request, keys: KeyState<'_>, de
 pub fn valid_claims() -> Value {
     json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "user-1", "iat": NOW - 10, "exp": NOW + 300,
            "roles": ["admin", "dev"]})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcp_authn::core::decision::decide;
+
+    fn request(config: usize, token: &str) -> (Request, &'static Config) {
+        let config = &configs()[config];
+        (
+            request_from_text(&format!(
+                "POST\n/mcp\n{AUTHORITY}\nauthorization:Bearer {token}"
+            )),
+            config,
+        )
+    }
+
+    #[test]
+    fn the_model_accepts_valid_tokens_and_names_the_rule_others_break() {
+        let valid = valid_claims();
+        for key in ["rsa", "ec"] {
+            assert!(model().check(&signer(key).mint(&valid), NOW).is_ok());
+        }
+        let mut expired = valid_claims();
+        expired["exp"] = json!(NOW - 61);
+        assert_eq!(
+            model().check(&signer("rsa").mint(&expired), NOW).err(),
+            Some("exp")
+        );
+        let mut aud = valid_claims();
+        aud["aud"] = json!(["https://other.example.com"]);
+        assert_eq!(
+            model().check(&signer("ec").mint(&aud), NOW).err(),
+            Some("aud")
+        );
+        let mut no_exp = valid_claims();
+        no_exp.as_object_mut().unwrap().remove("exp");
+        assert_eq!(
+            model().check(&signer("rsa").mint(&no_exp), NOW).err(),
+            Some("required claim")
+        );
+        assert_eq!(
+            model().check(&signer("rsa2").mint(&valid), NOW).err(),
+            Some("signature")
+        );
+    }
+
+    #[test]
+    fn check_decision_accepts_the_filters_own_decision() {
+        let token = signer("rsa").mint(&valid_claims());
+        for index in [0, 1, 6] {
+            let (request, config) = request(index, &token);
+            let keys = key_state(0, keyset());
+            check_decision(config, &request, keys, &decide(config, &request, keys, NOW));
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "not removed")]
+    fn check_decision_catches_a_credential_left_in_place() {
+        let (request, config) = request(0, &signer("rsa").mint(&valid_claims()));
+        let keys = key_state(0, keyset());
+        let Decision::Forward { mut edits, outcome } = decide(config, &request, keys, NOW) else {
+            panic!()
+        };
+        edits.remove.clear();
+        check_decision(
+            config,
+            &request,
+            keys,
+            &Decision::Forward { edits, outcome },
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "the model refuses")]
+    fn check_decision_catches_an_allowed_expired_token() {
+        let mut expired = valid_claims();
+        expired["exp"] = json!(NOW - 3600);
+        let (request, config) = request(0, &signer("rsa").mint(&expired));
+        let (_, good) = request_pair();
+        let keys = key_state(0, keyset());
+        check_decision(config, &request, keys, &good);
+    }
+
+    /// A genuine Allowed decision (for a valid token), to graft onto another request.
+    fn request_pair() -> (Request, Decision) {
+        let (request, config) = request(0, &signer("rsa").mint(&valid_claims()));
+        let decision = decide(config, &request, key_state(0, keyset()), NOW);
+        (request, decision)
+    }
 }

@@ -28,6 +28,7 @@ class JwksServer:
         self._document = document
         self._status = 200
         self._fault = None
+        self._delay = 0.0
         self._count = 0
         self._httpd = None
         self._thread = None
@@ -51,6 +52,11 @@ class JwksServer:
         with self._lock:
             self._status = status
 
+    def set_delay(self, seconds):
+        """Wait `seconds` before each answer (a slow but working IdP)."""
+        with self._lock:
+            self._delay = seconds
+
     def set_fault(self, fault):
         """Misbehave as `fault` (one of FAULTS) on every JWKS request; None heals."""
         assert fault is None or fault in FAULTS, fault
@@ -68,6 +74,8 @@ class JwksServer:
                 with server._lock:
                     server._count += 1
                     status, document, fault = server._status, server._document, server._fault
+                    delay = server._delay
+                time.sleep(delay)
                 if fault is not None:
                     self._misbehave(fault, document)
                 elif status == 200:

@@ -152,6 +152,15 @@ pub fn finish(
     request_body: &[u8],
     now: u64,
 ) -> LocalReply {
+    // 502/503/504 are what Envoy answers for a provider it cannot reach or that timed out
+    // (and what a provider says when it is down): the README's "down", a JSON 503, never
+    // Envoy's own text passed on.
+    let answer = match answer {
+        IdpAnswer::Response {
+            status: 502..=504, ..
+        } => IdpAnswer::Unavailable("gateway status"),
+        other => other,
+    };
     match kind {
         IdpCallKind::LocalRegistration { client_id } => {
             local_registration(client_id, request_body, now)
@@ -672,6 +681,23 @@ mod tests {
                 502,
             ),
             (IdpAnswer::Unavailable("timeout"), 503),
+            // Envoy's own answers for an unreachable or timed-out provider.
+            (
+                IdpAnswer::Response {
+                    status: 503,
+                    content_type: Some("text/plain"),
+                    body: b"upstream connect error or disconnect/reset before headers",
+                },
+                503,
+            ),
+            (
+                IdpAnswer::Response {
+                    status: 504,
+                    content_type: Some("text/plain"),
+                    body: b"upstream request timeout",
+                },
+                503,
+            ),
         ];
         for (answer, status) in cases {
             let reply = finish(&config, &kind, answer, b"", 0);
@@ -701,6 +727,21 @@ mod tests {
             0,
         );
         assert_eq!(down.status, 503);
+        let envoy_text = IdpAnswer::Response {
+            status: 503,
+            content_type: Some("text/plain"),
+            body: b"upstream connect error or disconnect/reset before headers",
+        };
+        let down = finish(
+            &keycloak(),
+            &IdpCallKind::Registration,
+            envoy_text,
+            b"{}",
+            0,
+        );
+        assert_eq!(down.status, 503);
+        let body: Value = serde_json::from_str(&down.body).unwrap();
+        assert_eq!(body["error"], "temporarily_unavailable");
     }
 
     #[test]

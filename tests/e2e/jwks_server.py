@@ -29,6 +29,7 @@ class JwksServer:
         self._status = 200
         self._fault = None
         self._delay = 0.0
+        self.cache_control = None  # sent as Cache-Control with the document when set
         self._count = 0
         self._httpd = None
         self._thread = None
@@ -111,6 +112,8 @@ class JwksServer:
             def _reply(self, status, body=None, raw=None):
                 payload = raw if raw is not None else json.dumps(body).encode()
                 self.send_response(status)
+                if server.cache_control:
+                    self.send_header("cache-control", server.cache_control)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(payload)))
                 self.end_headers()

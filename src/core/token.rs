@@ -134,8 +134,31 @@ fn query_values<'a>(request: &'a Request, name: &str) -> impl Iterator<Item = &'
         .flat_map(|q| q.split('&'))
         .filter_map(move |pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (key == name).then_some(value)
+            key_is(key, name).then_some(value)
         })
+}
+
+/// Whether a query key names `name` once percent-decoded, as the upstream reads it: an
+/// encoded spelling (`tok%65n`, `access%5Ftoken`) is the same parameter, never a second place
+/// for a token to pass unverified (the decide fuzz target's oracle found that).
+fn key_is(key: &str, name: &str) -> bool {
+    let hex = |b: u8| (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok());
+    let mut decoded = Vec::with_capacity(key.len());
+    let mut bytes = key.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let mut ahead = bytes.clone();
+            if let (Some(high), Some(low)) =
+                (ahead.next().and_then(hex), ahead.next().and_then(hex))
+            {
+                decoded.push(high.wrapping_shl(4) | low);
+                bytes = ahead;
+                continue;
+            }
+        }
+        decoded.push(b);
+    }
+    decoded == name.as_bytes()
 }
 
 fn query_credential<'a>(
@@ -156,7 +179,7 @@ fn query_credential<'a>(
         .query()
         .into_iter()
         .flat_map(|q| q.split('&'))
-        .filter(|pair| pair.split_once('=').map_or(*pair, |(k, _)| k) != name)
+        .filter(|pair| !key_is(pair.split_once('=').map_or(*pair, |(k, _)| k), name))
         .collect();
     let path = if kept.is_empty() {
         request.path_only().to_string()
@@ -250,7 +273,7 @@ mod tests {
     #[test]
     fn malformed_credentials_are_invalid_requests() {
         type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], InvalidRequest);
-        let cases: [Case; 6] = [
+        let cases: [Case; 7] = [
             (
                 "/mcp",
                 &[("authorization", "Bearer a"), ("authorization", "Bearer b")],
@@ -272,6 +295,7 @@ mod tests {
                 InvalidRequest::EmptyToken,
             ),
             ("/mcp?access_token=abc", &[], InvalidRequest::TokenInUri),
+            ("/mcp?access%5Ftoken=abc", &[], InvalidRequest::TokenInUri),
             (
                 "/mcp?access_token=abc",
                 &[("authorization", "Bearer abc")],
@@ -300,6 +324,12 @@ mod tests {
         let only = request("/mcp?token=abc", &[]);
         let found = extract(&location, &only).unwrap().unwrap();
         assert_eq!(found.removal, Removal::Path("/mcp".into()));
+        // An encoded spelling of the name is the same parameter to the upstream.
+        let encoded = request("/mcp?token=a&tok%65n=b", &[]);
+        assert_eq!(
+            extract(&location, &encoded),
+            Err(InvalidRequest::MultipleCredentials)
+        );
         let twice = request("/mcp?token=a&token=b", &[]);
         assert_eq!(
             extract(&location, &twice),

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Bounded soak through a real Envoy (2 workers): mixed valid / invalid / no-token requests
-# with a key rotation half way; every response checked against the expected decision.
+# Bounded soak through a real Envoy (2 workers): mixed valid / invalid / no-token requests with
+# mcpAuthorization rules, list filtering (JSON and SSE) and claimsToHeaders, a key rotation and an
+# IdP outage; every answer and what the upstream saw checked against a model, RSS sampled.
 #
 # Usage: scripts/soak.sh [seconds] [client_threads]   (default 60 s, 8 threads; CI: 15)
-# Prints totals, wrong decisions, 5xx and Envoy's RSS; exits non-zero on any wrong decision.
+# Prints totals, wrong answers, 5xx and Envoy's RSS over time; exits non-zero on any wrong
+# answer, anything wrong at the upstream, or RSS growth over the bound.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [[ ! -f "$ROOT/dist/mcp_authn.wasm" ]]; then

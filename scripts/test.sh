@@ -55,7 +55,7 @@ if [[ "${SKIP_E2E:-0}" != "1" ]]; then
   step "ship: OCI images through a registry, remote module loading, envoy --mode validate, Istio"
   scripts/ship-tests.sh
 
-  step "soak (short form): mixed traffic on 2 workers with a key rotation, every answer checked"
+  step "soak (short form): mixed traffic with authorization rules, a rotation and an IdP outage, every answer checked"
   scripts/soak.sh 15
   ran+=("demo check" "end-to-end" "ship" "soak (15 s)")
 else

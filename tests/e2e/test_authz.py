@@ -10,6 +10,7 @@ Two upstreams run the same demo server: one answers with SSE streams (`/mcp`), o
 JSON bodies (`/json/mcp`), so list filtering is checked in both forms.
 """
 
+import itertools
 import json
 import os
 import sys
@@ -49,6 +50,8 @@ USERS = {
 }
 MAX_BODY = 4096
 PATHS = {"sse": "/mcp", "json": "/json/mcp"}
+# The raw sessions speak both MCP revisions the filter documents.
+VERSIONS = ("2025-06-18", "2025-11-25")
 
 
 def start_demo_server(log_dir, path, mode):
@@ -86,8 +89,8 @@ def messages(headers, body):
 class RawSession:
     """An MCP session over plain HTTP requests, to see statuses and headers as sent."""
 
-    def __init__(self, case, path, token):
-        self.case, self.path, self.token = case, path, token
+    def __init__(self, case, path, token, version=VERSIONS[0]):
+        self.case, self.path, self.token, self.version = case, path, token, version
         self.session_id = None
         self.next_id = 1
         status, headers, body = self.post(
@@ -96,13 +99,15 @@ class RawSession:
                 "id": 0,
                 "method": "initialize",
                 "params": {
-                    "protocolVersion": "2025-06-18",
+                    "protocolVersion": version,
                     "capabilities": {},
                     "clientInfo": {"name": "e2e-authz", "version": "0"},
                 },
             }
         )
         case.assertEqual(status, 200, body)
+        negotiated = [m for m in messages(headers, body) if m.get("id") == 0][0]["result"]["protocolVersion"]
+        case.assertEqual(negotiated, version)
         self.session_id = headers.get("mcp-session-id")
         self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
 
@@ -110,7 +115,7 @@ class RawSession:
         headers = {
             "content-type": "application/json",
             "accept": "application/json, text/event-stream",
-            "mcp-protocol-version": "2025-06-18",
+            "mcp-protocol-version": self.version,
             "authorization": f"Bearer {self.token}",
         }
         if self.session_id:
@@ -214,8 +219,8 @@ class AuthzTest(harness.KeepsLogsOnFailure, unittest.TestCase):
         claims, _ = USERS[user]
         return tokens.mint(KEY, iss=self.issuer, aud=self.audience, extra={"sub": user, **claims})
 
-    def session(self, user, form="sse"):
-        return RawSession(self, PATHS[form], self.token(user))
+    def session(self, user, form="sse", version=VERSIONS[0]):
+        return RawSession(self, PATHS[form], self.token(user), version)
 
     def mark(self, form="sse"):
         return self.witnesses[form].count
@@ -234,17 +239,17 @@ class AuthzTest(harness.KeepsLogsOnFailure, unittest.TestCase):
         return seen
 
     def test_each_users_tool_list_shows_exactly_the_allowed_tools(self):
-        for form in PATHS:
-            for user, (_, expected) in USERS.items():
-                with self.subTest(form=form, user=user):
-                    status, headers, response, _ = self.session(user, form).call("tools/list")
-                    self.assertEqual(status, 200)
-                    names = sorted(tool["name"] for tool in response["result"]["tools"])
-                    self.assertEqual(names, sorted(expected))
-                    # The rewritten body's length is not the upstream's.
-                    self.assertNotIn("content-length", headers)
-                    kind = "text/event-stream" if form == "sse" else "application/json"
-                    self.assertTrue(headers["content-type"].startswith(kind), headers)
+        for form, user, version in itertools.product(PATHS, USERS, VERSIONS):
+            expected = USERS[user][1]
+            with self.subTest(form=form, user=user, version=version):
+                status, headers, response, _ = self.session(user, form, version).call("tools/list")
+                self.assertEqual(status, 200)
+                names = sorted(tool["name"] for tool in response["result"]["tools"])
+                self.assertEqual(names, sorted(expected))
+                # The rewritten body's length is not the upstream's.
+                self.assertNotIn("content-length", headers)
+                kind = "text/event-stream" if form == "sse" else "application/json"
+                self.assertTrue(headers["content-type"].startswith(kind), headers)
 
     def test_the_demo_rules_hide_prompts_and_resources(self):
         # Only tool rules exist and they allow by name: other targets match no allow rule.
@@ -259,9 +264,10 @@ class AuthzTest(harness.KeepsLogsOnFailure, unittest.TestCase):
         )
 
     def test_denied_calls_get_the_hide_answer(self):
-        for user, tool in [("alice", "list_files"), ("alice", "system_status"), ("bob", "system_status")]:
-            with self.subTest(user=user, tool=tool):
-                session = self.session(user)
+        cases = [("alice", "list_files"), ("alice", "system_status"), ("bob", "system_status")]
+        for (user, tool), version in itertools.product(cases, VERSIONS):
+            with self.subTest(user=user, tool=tool, version=version):
+                session = self.session(user, version=version)
                 mark = self.mark()
                 status, headers, response, _ = session.call("tools/call", {"name": tool, "arguments": {}})
                 self.assert_nothing_reached(mark)

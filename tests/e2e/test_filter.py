@@ -26,18 +26,22 @@ ATTACKER_KEY = tokens.SigningKey.rsa()
 
 MIN_REFRESH_SECONDS = 1
 
-INITIALIZE = json.dumps(
-    {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "e2e-raw", "version": "0"},
-        },
-    }
-)
+def initialize(version="2025-06-18"):
+    return json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": version,
+                "capabilities": {},
+                "clientInfo": {"name": "e2e-raw", "version": "0"},
+            },
+        }
+    )
+
+
+INITIALIZE = initialize()
 
 
 class EnvoyCase(harness.KeepsLogsOnFailure, unittest.TestCase):
@@ -164,6 +168,23 @@ class StrictModeTest(EnvoyCase):
         self.assertEqual(seen["server_name"], "e2e-upstream")
         self.assertEqual(seen["tools"], ["echo", "echo_headers"])
         self.assertNotIn("authorization", seen["headers"])
+
+    def test_both_mcp_revisions_pass_with_a_token_and_not_without(self):
+        for version in ("2025-06-18", "2025-11-25"):
+            with self.subTest(version):
+                headers = {"content-type": "application/json", "accept": "application/json, text/event-stream",
+                           "mcp-protocol-version": version}
+                status, _, body = harness.http_request(self.envoy.listener_port, "POST", "/mcp", headers,
+                                                       initialize(version))
+                self.assertEqual(status, 401, body)
+                token, mark = self.token(), self.witness.count
+                headers["authorization"] = f"Bearer {token}"
+                status, answer_headers, body = harness.http_request(self.envoy.listener_port, "POST", "/mcp",
+                                                                    headers, initialize(version))
+                self.assertEqual(status, 200, body)
+                data = body.decode().split("data: ", 1)[-1] if b"data: " in body else body.decode()
+                self.assertEqual(json.loads(data)["result"]["protocolVersion"], version)
+                self.assert_reached_clean(mark, token)
 
     def test_es256_token_accepted(self):
         status, _, body = self.post_initialize(self.token(EC_KEY))

@@ -207,7 +207,7 @@ impl SseRewriter {
         chunk: &[u8],
         end: bool,
     ) -> Vec<u8> {
-        if self.pending.is_empty() && self.splitter.held() == 0 {
+        if self.pending.is_empty() && self.splitter.idle() {
             return chunk.to_vec();
         }
         let mut out = Vec::with_capacity(chunk.len());

@@ -95,6 +95,13 @@ impl EventSplitter {
     pub fn held(&self) -> usize {
         self.buf.len()
     }
+
+    /// At an event boundary: nothing held and no oversized event being dropped, so the stream
+    /// can pass as it comes. (Holding nothing is not enough: the rest of a dropped event must
+    /// still be dropped; the sse fuzz target caught its tail passing as an event of its own.)
+    pub fn idle(&self) -> bool {
+        self.buf.is_empty() && !self.discarding
+    }
 }
 
 /// The event's `data`: its `data` field lines joined with `\n`; `None` when it has none.

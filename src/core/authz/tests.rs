@@ -1389,3 +1389,28 @@ fn a_batch_element_must_be_an_object() {
         );
     }
 }
+
+#[test]
+fn the_rest_of_a_dropped_event_is_dropped_after_the_answer_too() {
+    // Found by the `sse` fuzz target: once the list call was answered, the fast path passed
+    // the tail of an oversized event being dropped as if it were an event of its own.
+    let authz = demo();
+    let s = subject(&authz, alice());
+    let mut rewriter = SseRewriter::new(pending_tools(json!(1)), 1024);
+    let answer = sse_event(&tools_result(json!(1)));
+    let big = format!("data: {}\n", "Z".repeat(1500));
+    // The answer and the start of an oversized event arrive together: the event is dropped
+    // while the call is still pending, and the call is answered in the same chunk.
+    let first = [answer.as_bytes(), &big.as_bytes()[..1100]].concat();
+    let chunks: [&[u8]; 3] = [
+        &first,
+        &big.as_bytes()[1100..],
+        b"\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"ping\"}\n\n",
+    ];
+    let out = run(&mut rewriter, &authz, &s, &chunks);
+    assert!(!out.contains(&b'Z'), "{}", String::from_utf8_lossy(&out));
+    let events = parse_events(&out);
+    assert_eq!(events.len(), 2, "{}", String::from_utf8_lossy(&out));
+    assert_eq!(events[1].as_ref().unwrap()["method"], "ping");
+    assert_eq!(rewriter.dropped(), 1);
+}

@@ -57,9 +57,9 @@ if [[ "${SKIP_E2E:-0}" != "1" ]]; then
 
   step "soak (short form): mixed traffic with authorization rules, a rotation and an IdP outage, every answer checked"
   scripts/soak.sh 15
-  ran+=("demo check" "end-to-end" "ship" "soak (15 s)")
+  ran+=("demo check" "demo check with Keycloak" "func-e line" "end-to-end" "ship" "soak (15 s)")
 else
-  skipped+=("demo check, end-to-end, ship, soak (SKIP_E2E=1)")
+  skipped+=("demo checks, func-e line, end-to-end, ship, soak (SKIP_E2E=1)")
 fi
 
 if [[ "${SKIP_FUZZ:-0}" != "1" ]]; then

@@ -38,13 +38,24 @@ pub enum PublicKey {
 pub struct RsaKey {
     pub key: RsaPublicKey,
     pub fast: Option<MontgomeryKey>,
+    /// The modulus, big-endian and exactly as long as a signature, for the `s < n` check.
+    modulus: Vec<u8>,
 }
 
 impl RsaKey {
     pub fn new(key: RsaPublicKey) -> Self {
         use rsa::traits::PublicKeyParts;
         let fast = MontgomeryKey::new(key.n(), key.e());
-        Self { key, fast }
+        let modulus = key.n().to_bytes_be();
+        Self { key, fast, modulus }
+    }
+
+    /// RFC 8017 8.2.2 / 8.1.2: a signature is an integer of exactly the modulus length and
+    /// below the modulus. `rsa`'s PSS verifier skips the second check, which would give every
+    /// token with `s + n` under the length a second valid encoding.
+    fn is_signature_representative(&self, signature: &[u8]) -> bool {
+        // Equal lengths, so byte order is numeric order.
+        signature.len() == self.modulus.len() && signature < self.modulus.as_slice()
     }
 }
 
@@ -117,11 +128,12 @@ impl Alg {
                 check(&Es256, fast, message, signature)
             }
             (Self::Es256, PublicKey::Rsa(_)) | (_, PublicKey::EcP256(_)) => false,
-            (rsa_alg, PublicKey::Rsa(RsaKey { key, fast })) => {
-                // A PKCS#1 signature is exactly as long as the modulus.
-                if signature.len() != rsa::traits::PublicKeyParts::size(key) {
+            (rsa_alg, PublicKey::Rsa(rsa_key)) => {
+                // Checked here once for every RSA path, whatever the verifier behind it checks.
+                if !rsa_key.is_signature_representative(signature) {
                     return false;
                 }
+                let RsaKey { key, fast, .. } = rsa_key;
                 let pkcs1 = match rsa_alg {
                     Self::Rs256 => Some(Hash::Sha256),
                     Self::Rs384 => Some(Hash::Sha384),

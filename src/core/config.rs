@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::authz::{McpAuthorization, RawMcpAuthorization};
-use super::jwks::KeySet;
+use super::jwks::{KeyPolicy, KeySet, MAX_RSA_BITS_LIMIT, MIN_RSA_BITS};
 use super::metadata::ResourceMetadata;
 use super::provider::upstream_metadata_path;
 use super::token_cache::CachePolicy;
@@ -212,6 +212,8 @@ pub struct Config {
     pub claims: ClaimRules,
     pub location: TokenLocation,
     pub max_token_bytes: usize,
+    /// What every key set (inline or fetched) accepts.
+    pub key_policy: KeyPolicy,
     pub client_id: Option<String>,
     pub claim_headers: Vec<ClaimHeader>,
     pub token_cache: CachePolicy,
@@ -302,6 +304,8 @@ struct RawValidation {
     clock_skew_seconds: Option<u64>,
     #[serde(default)]
     max_token_bytes: Option<usize>,
+    #[serde(default)]
+    max_rsa_key_bits: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -419,8 +423,22 @@ impl Config {
                 format!("must be between 64 and {MAX_TOKEN_BYTES_LIMIT}"),
             ));
         }
+        let key_policy = KeyPolicy {
+            max_rsa_bits: match validation.max_rsa_key_bits {
+                None => KeyPolicy::default().max_rsa_bits,
+                Some(bits) => usize::try_from(bits)
+                    .ok()
+                    .filter(|bits| (MIN_RSA_BITS..=MAX_RSA_BITS_LIMIT).contains(bits))
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            "jwtValidationOptions.maxRsaKeyBits",
+                            format!("must be between {MIN_RSA_BITS} and {MAX_RSA_BITS_LIMIT}"),
+                        )
+                    })?,
+            },
+        };
         let keys = match raw.jwks {
-            Some(jwks) => key_source(jwks, &raw.issuer, provider)?,
+            Some(jwks) => key_source(jwks, &raw.issuer, provider, key_policy)?,
             None => discovered_keys(&raw.issuer, provider, provider_options.cluster.as_deref())?,
         };
         let provider = match provider {
@@ -472,6 +490,7 @@ impl Config {
             },
             location,
             max_token_bytes,
+            key_policy,
             client_id: raw.client_id,
             claim_headers,
             token_cache,
@@ -486,6 +505,7 @@ fn key_source(
     raw: RawJwks,
     issuer: &str,
     provider: Option<Provider>,
+    policy: KeyPolicy,
 ) -> Result<KeySource, ConfigError> {
     if let Some(inline) = raw.inline {
         for (field, set) in [
@@ -515,8 +535,8 @@ fn key_source(
                 ));
             }
         };
-        let set =
-            KeySet::parse(&bytes).map_err(|e| ConfigError::new("jwks.inline", e.to_string()))?;
+        let set = KeySet::parse_with(&bytes, policy)
+            .map_err(|e| ConfigError::new("jwks.inline", e.to_string()))?;
         return Ok(KeySource::Inline(Arc::new(set)));
     }
     let cluster = match raw.cluster {
@@ -854,6 +874,7 @@ mod tests {
         assert_eq!(config.claims.required, ["exp"]);
         assert_eq!(config.claims.clock_skew_secs, 60);
         assert_eq!(config.max_token_bytes, 8192);
+        assert_eq!(config.key_policy.max_rsa_bits, 4096);
         assert_eq!(
             config.token_cache,
             CachePolicy {
@@ -909,6 +930,30 @@ mod tests {
                     json!({"clockSkewSeconds": -1}),
                 ),
                 "jwtValidationOptions.clockSkewSeconds: invalid value",
+            ),
+            (
+                with(
+                    base(),
+                    "/jwtValidationOptions",
+                    json!({"maxRsaKeyBits": 16384}),
+                ),
+                "jwtValidationOptions.maxRsaKeyBits: must be between 2048 and 8192",
+            ),
+            (
+                with(
+                    base(),
+                    "/jwtValidationOptions",
+                    json!({"maxRsaKeyBits": 1024}),
+                ),
+                "jwtValidationOptions.maxRsaKeyBits: must be between 2048 and 8192",
+            ),
+            (
+                with(
+                    base(),
+                    "/jwtValidationOptions",
+                    json!({"maxRsaKeyBits": "8192"}),
+                ),
+                "jwtValidationOptions.maxRsaKeyBits: invalid type",
             ),
             (
                 with(base(), "/resourceMetadata/resource", json!("mcp")),

@@ -1348,10 +1348,12 @@ mod tests {
             Some(SUBJECT)
         );
         assert_eq!(cache.len(), 1);
+        assert_eq!(cache.hits(), 0);
         // No keys at all now: only the cache can accept it, and still strips the credential.
         let no_keys = KeyState::Missing { may_fetch: false };
         let (edits, _) = expect_forward(decide_cached(&config, &req, no_keys, NOW + 1, &mut cache));
         assert!(edits.remove.contains(&"authorization".to_string()));
+        assert_eq!(cache.hits(), 1);
     }
 
     #[test]

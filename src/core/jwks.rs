@@ -14,9 +14,28 @@ use super::alg::{Alg, EcKey, KeyKind, PublicKey, RsaKey};
 /// Keys past this count are skipped: a JWKS is a handful of keys, not a resource to exhaust.
 pub const MAX_KEYS: usize = 64;
 /// RFC 7518 section 3.3: RSA keys must be at least 2048 bits.
-const MIN_RSA_BITS: usize = 2048;
-/// Larger moduli only cost verification time; 4096 is the largest in real use.
-const MAX_RSA_BITS: usize = 8192;
+pub const MIN_RSA_BITS: usize = 2048;
+/// The largest RSA modulus accepted by default: the largest in real use. Verification cost
+/// grows with the square of the size, so an 8192-bit key costs four times a 4096-bit one
+/// for every garbage token sent with its `kid`.
+pub const DEFAULT_MAX_RSA_BITS: usize = 4096;
+/// How far `jwtValidationOptions.maxRsaKeyBits` may raise it.
+pub const MAX_RSA_BITS_LIMIT: usize = 8192;
+
+/// What a key set accepts, from the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyPolicy {
+    /// RSA keys with a longer modulus are skipped.
+    pub max_rsa_bits: usize,
+}
+
+impl Default for KeyPolicy {
+    fn default() -> Self {
+        Self {
+            max_rsa_bits: DEFAULT_MAX_RSA_BITS,
+        }
+    }
+}
 
 /// JWK coordinates are base64url; some issuers pad them, which is harmless here.
 const JWK_BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -128,8 +147,13 @@ impl fmt::Display for JwksError {
 impl std::error::Error for JwksError {}
 
 impl KeySet {
-    /// Parses a JWKS document; succeeds only when at least one key is usable.
+    /// Parses a JWKS document under the default [`KeyPolicy`].
     pub fn parse(json: &[u8]) -> Result<Self, JwksError> {
+        Self::parse_with(json, KeyPolicy::default())
+    }
+
+    /// Parses a JWKS document; succeeds only when at least one key is usable.
+    pub fn parse_with(json: &[u8], policy: KeyPolicy) -> Result<Self, JwksError> {
         let doc: Value = serde_json::from_slice(json).map_err(|_| JwksError::NotJson)?;
         let Value::Object(doc) = doc else {
             return Err(JwksError::NotJson);
@@ -144,7 +168,7 @@ impl KeySet {
             let parsed = if index >= MAX_KEYS {
                 Err(format!("more than {MAX_KEYS} keys in the set"))
             } else {
-                parse_key(entry)
+                parse_key(entry, policy)
             };
             match parsed {
                 Ok(key) => keys.push(key),
@@ -178,7 +202,7 @@ impl KeySet {
     }
 }
 
-fn parse_key(entry: &Value) -> Result<Key, String> {
+fn parse_key(entry: &Value, policy: KeyPolicy) -> Result<Key, String> {
     let Value::Object(jwk) = entry else {
         return Err("not a JSON object".into());
     };
@@ -204,7 +228,7 @@ fn parse_key(entry: &Value) -> Result<Key, String> {
         }
     }
     let public = match field("kty")? {
-        Some("RSA") => rsa_key(field("n")?, field("e")?)?,
+        Some("RSA") => rsa_key(field("n")?, field("e")?, policy)?,
         Some("EC") => ec_key(field("crv")?, field("x")?, field("y")?)?,
         Some("oct") => return Err("symmetric (oct) keys are refused".into()),
         Some(other) => return Err(format!("unsupported key type \"{other}\"")),
@@ -234,7 +258,7 @@ fn decode(name: &str, value: Option<&str>) -> Result<Vec<u8>, String> {
         .map_err(|_| format!("\"{name}\" is not base64url"))
 }
 
-fn rsa_key(n: Option<&str>, e: Option<&str>) -> Result<PublicKey, String> {
+fn rsa_key(n: Option<&str>, e: Option<&str>, policy: KeyPolicy) -> Result<PublicKey, String> {
     let n = BigUint::from_bytes_be(&decode("n", n)?);
     let e = BigUint::from_bytes_be(&decode("e", e)?);
     let bits = n.bits();
@@ -243,7 +267,13 @@ fn rsa_key(n: Option<&str>, e: Option<&str>) -> Result<PublicKey, String> {
             "RSA modulus of {bits} bits is under {MIN_RSA_BITS}"
         ));
     }
-    let key = RsaPublicKey::new_with_max_size(n, e, MAX_RSA_BITS)
+    if bits > policy.max_rsa_bits {
+        return Err(format!(
+            "RSA modulus of {bits} bits is over {} (jwtValidationOptions.maxRsaKeyBits)",
+            policy.max_rsa_bits
+        ));
+    }
+    let key = RsaPublicKey::new_with_max_size(n, e, policy.max_rsa_bits)
         .map_err(|err| format!("invalid RSA key: {err}"))?;
     Ok(PublicKey::Rsa(RsaKey::new(key)))
 }
@@ -306,6 +336,43 @@ mod tests {
     fn with(mut jwk: Value, member: &str, value: Value) -> Value {
         jwk[member] = value;
         jwk
+    }
+
+    /// An RSA JWK whose modulus is `2^(bits-1) + 1`: odd and exactly `bits` long, which is
+    /// all the size checks look at.
+    fn rsa_jwk_of_bits(bits: usize) -> Value {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        #[allow(clippy::arithmetic_side_effects)] // a bignum: no overflow
+        let n = (BigUint::from(1u8) << (bits - 1)) + 1u8;
+        json!({"kty": "RSA", "kid": format!("rsa-{bits}"),
+               "n": URL_SAFE_NO_PAD.encode(n.to_bytes_be()), "e": "AQAB"})
+    }
+
+    #[test]
+    fn rsa_keys_above_the_policy_size_are_skipped() {
+        let default =
+            parse(json!({"keys": [rsa_jwk_of_bits(4096), rsa_jwk_of_bits(4097)]})).unwrap();
+        assert_eq!(default.keys().len(), 1);
+        assert_eq!(
+            default.skipped()[0].reason,
+            "RSA modulus of 4097 bits is over 4096 (jwtValidationOptions.maxRsaKeyBits)"
+        );
+        let doc = json!({"keys": [rsa_jwk_of_bits(8192), rsa_jwk_of_bits(8193)]});
+        let raised = KeySet::parse_with(
+            doc.to_string().as_bytes(),
+            KeyPolicy {
+                max_rsa_bits: MAX_RSA_BITS_LIMIT,
+            },
+        )
+        .unwrap();
+        assert_eq!(raised.keys().len(), 1);
+        assert_eq!(raised.keys()[0].kid.as_deref(), Some("rsa-8192"));
+        assert!(
+            raised.skipped()[0]
+                .reason
+                .contains("8193 bits is over 8192")
+        );
+        assert!(matches!(parse(doc), Err(JwksError::NoUsableKey(_))));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! host stores [`FetchState`] in shared data so every worker follows the same schedule.
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::config::{CACHE_SECS_RANGE, RemoteJwks};
 
@@ -14,8 +15,13 @@ const FIRST_BACKOFF_MS: u64 = 1_000;
 /// The fetch history shared by all workers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FetchState {
-    /// Bumped on every successful fetch; workers re-parse the body when it changes.
+    /// Bumped when a fetch brings a different body; workers re-parse the body, clear their
+    /// verified-token cache and drop their ES256 tables when it changes. An identical body
+    /// keeps it, so a refetch forced by a made-up `kid` costs no worker anything.
     pub version: u64,
+    /// SHA-256 of the body `version` names.
+    #[serde(default)]
+    pub digest: [u8; 32],
     /// When the current keys stop being fresh (0: no keys yet).
     pub expires_at_ms: u64,
     /// End of the last fetch attempt, successful or not.
@@ -25,17 +31,38 @@ pub struct FetchState {
 }
 
 impl FetchState {
-    /// Records a successful fetch at `now_ms` whose response carried `cache_control`.
-    pub fn succeeded(self, jwks: &RemoteJwks, cache_control: Option<&str>, now_ms: u64) -> Self {
+    /// Records a successful fetch of `body` at `now_ms` whose response carried
+    /// `cache_control`. The version moves only when the body differs from the last one.
+    pub fn succeeded(
+        self,
+        jwks: &RemoteJwks,
+        body: &[u8],
+        cache_control: Option<&str>,
+        now_ms: u64,
+    ) -> Self {
         let ttl_secs = max_age(cache_control)
             .unwrap_or(jwks.cache_duration_secs)
             .clamp(CACHE_SECS_RANGE.0, CACHE_SECS_RANGE.1);
+        let digest: [u8; 32] = Sha256::digest(body).into();
+        let unchanged = self.version != 0 && digest == self.digest;
         Self {
-            version: self.version.wrapping_add(1),
+            version: if unchanged {
+                self.version
+            } else {
+                // Never back to 0, which means "no keys yet".
+                self.version.checked_add(1).unwrap_or(1)
+            },
+            digest,
             expires_at_ms: now_ms.saturating_add(ttl_secs.saturating_mul(1000)),
             last_attempt_ms: now_ms,
             failures: 0,
         }
+    }
+
+    /// Whether a worker holding keys parsed at `local_version` must parse the body this
+    /// state names (and then drop its verified-token cache and ES256 tables).
+    pub fn is_newer_than(&self, local_version: Option<u64>) -> bool {
+        self.version != 0 && local_version != Some(self.version)
     }
 
     /// Records a failed fetch at `now_ms`; the last good keys stay in use.
@@ -97,6 +124,8 @@ mod tests {
     use crate::core::config::JwksLocation;
     use crate::core::url::HttpUrl;
 
+    const BODY: &[u8] = br#"{"keys":[]}"#;
+
     fn jwks() -> RemoteJwks {
         RemoteJwks {
             location: JwksLocation::Url(HttpUrl::parse("https://idp/jwks").unwrap()),
@@ -114,20 +143,20 @@ mod tests {
         assert_eq!(max_age(Some("public")), None);
         assert_eq!(max_age(None), None);
         let now = 1_000_000;
-        let one_hour = FetchState::default().succeeded(&jwks(), Some("max-age=3600"), now);
+        let one_hour = FetchState::default().succeeded(&jwks(), BODY, Some("max-age=3600"), now);
         assert_eq!(one_hour.expires_at_ms, now + 3_600_000);
-        let too_short = FetchState::default().succeeded(&jwks(), Some("max-age=5"), now);
+        let too_short = FetchState::default().succeeded(&jwks(), BODY, Some("max-age=5"), now);
         assert_eq!(too_short.expires_at_ms, now + 60_000);
-        let too_long = FetchState::default().succeeded(&jwks(), Some("max-age=9999999"), now);
+        let too_long = FetchState::default().succeeded(&jwks(), BODY, Some("max-age=9999999"), now);
         assert_eq!(too_long.expires_at_ms, now + 86_400_000);
-        let default = FetchState::default().succeeded(&jwks(), None, now);
+        let default = FetchState::default().succeeded(&jwks(), BODY, None, now);
         assert_eq!(default.expires_at_ms, now + 600_000);
         assert_eq!(default.version, 1);
     }
 
     #[test]
     fn refresh_runs_ahead_of_expiry() {
-        let fetched = FetchState::default().succeeded(&jwks(), None, 0);
+        let fetched = FetchState::default().succeeded(&jwks(), BODY, None, 0);
         assert!(!FetchState::default().refresh_due(0));
         assert!(!fetched.refresh_due(500_000));
         assert!(fetched.refresh_due(540_000));
@@ -135,7 +164,7 @@ mod tests {
 
     #[test]
     fn failures_back_off_exponentially_and_keep_the_version() {
-        let fetched = FetchState::default().succeeded(&jwks(), None, 0);
+        let fetched = FetchState::default().succeeded(&jwks(), BODY, None, 0);
         let failed = fetched.failed(1_000_000);
         assert_eq!(failed.version, 1);
         assert!(!failed.refresh_due(1_000_500));
@@ -150,8 +179,61 @@ mod tests {
 
     #[test]
     fn unknown_kid_refetch_is_debounced() {
-        let fetched = FetchState::default().succeeded(&jwks(), None, 100_000);
+        let fetched = FetchState::default().succeeded(&jwks(), BODY, None, 100_000);
         assert!(!fetched.may_refetch_for_kid(&jwks(), 110_000));
         assert!(fetched.may_refetch_for_kid(&jwks(), 130_000));
+    }
+
+    #[test]
+    fn an_identical_body_keeps_the_version_and_a_different_one_moves_it() {
+        let first = FetchState::default().succeeded(&jwks(), BODY, None, 0);
+        assert_eq!(first.version, 1);
+        let same = first.failed(1_000).succeeded(&jwks(), BODY, None, 2_000);
+        assert_eq!(same.version, 1);
+        assert_eq!(same.failures, 0);
+        assert_eq!(same.last_attempt_ms, 2_000);
+        assert_eq!(same.expires_at_ms, 602_000, "the schedule still moves");
+        let rotated = same.succeeded(&jwks(), br#"{"keys":[{}]}"#, None, 3_000);
+        assert_eq!(rotated.version, 2);
+        let back = rotated.succeeded(&jwks(), BODY, None, 4_000);
+        assert_eq!(
+            back.version, 3,
+            "only the last body counts, not any earlier one"
+        );
+        let wrapped = FetchState {
+            version: u64::MAX,
+            ..back
+        };
+        assert_eq!(wrapped.succeeded(&jwks(), b"{}", None, 0).version, 1);
+    }
+
+    #[test]
+    fn a_flood_of_unknown_kids_never_moves_the_version() {
+        // Every debounce window a made-up kid forces a refetch; the IdP serves the same set.
+        let mut state = FetchState::default().succeeded(&jwks(), BODY, None, 0);
+        let mut refetches = 0;
+        for now_ms in (0..600_000).step_by(250) {
+            if state.may_refetch_for_kid(&jwks(), now_ms) {
+                state = state.succeeded(&jwks(), BODY, None, now_ms);
+                refetches += 1;
+            }
+        }
+        assert_eq!(refetches, 19);
+        assert_eq!(state.version, 1);
+        // So a worker that parsed version 1 keeps its keys, tables and token cache.
+        assert!(!state.is_newer_than(Some(1)));
+        assert!(state.is_newer_than(None));
+        assert!(!FetchState::default().is_newer_than(None));
+    }
+
+    #[test]
+    fn a_state_stored_before_the_digest_existed_still_reads() {
+        let old: FetchState = serde_json::from_str(
+            r#"{"version":3,"expires_at_ms":10,"last_attempt_ms":5,"failures":0}"#,
+        )
+        .unwrap();
+        assert_eq!(old.version, 3);
+        // Its digest is unknown, so the next fetch moves the version once.
+        assert_eq!(old.succeeded(&jwks(), BODY, None, 20).version, 4);
     }
 }

@@ -26,6 +26,8 @@ struct Entry {
 pub struct TokenCache {
     policy: CachePolicy,
     entries: HashMap<Box<str>, Entry>,
+    /// Answers given from the cache, for the host's `token_cache.hit` counter.
+    hits: u64,
 }
 
 impl TokenCache {
@@ -33,6 +35,7 @@ impl TokenCache {
         Self {
             policy,
             entries: HashMap::new(),
+            hits: 0,
         }
     }
 
@@ -40,6 +43,7 @@ impl TokenCache {
     pub fn get(&mut self, token: &str, now: u64) -> Option<Arc<VerifiedClaims>> {
         let entry = self.entries.get(token)?;
         if now < entry.expires_at {
+            self.hits = self.hits.wrapping_add(1);
             return Some(Arc::clone(&entry.claims));
         }
         self.entries.remove(token);
@@ -83,6 +87,10 @@ impl TokenCache {
     /// Forgets everything: the key set changed, so earlier verifications may no longer hold.
     pub fn clear(&mut self) {
         self.entries.clear();
+    }
+
+    pub fn hits(&self) -> u64 {
+        self.hits
     }
 
     pub fn len(&self) -> usize {

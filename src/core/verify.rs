@@ -13,9 +13,10 @@ use super::config::ClaimRules;
 use super::jwks::KeySet;
 use super::url::same_resource;
 
-/// Keys tried for a token without `kid`: enough for a rotation overlap, bounded so that a
-/// large anonymous set cannot turn one request into many signature checks.
-const MAX_ANONYMOUS_CANDIDATES: usize = 4;
+/// Keys tried per token, with or without `kid`: enough for a rotation overlap, bounded so
+/// that a large anonymous set, or many keys sharing one `kid`, cannot turn one request into
+/// many signature checks.
+pub const MAX_CANDIDATES: usize = 4;
 
 /// Why a presented token was refused. Each variant names the broken rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,7 +256,10 @@ fn check_signature(
             if named.peek().is_none() {
                 return Err(Rejection::UnknownKid(kid.clone()));
             }
-            let mut allowed = named.filter(|k| k.allows(alg)).peekable();
+            let mut allowed = named
+                .filter(|k| k.allows(alg))
+                .take(MAX_CANDIDATES)
+                .peekable();
             if allowed.peek().is_none() {
                 return Err(Rejection::KeyAlgMismatch {
                     kid: kid.clone(),
@@ -269,7 +273,7 @@ fn check_signature(
                 .keys()
                 .iter()
                 .filter(|k| k.allows(alg))
-                .take(MAX_ANONYMOUS_CANDIDATES)
+                .take(MAX_CANDIDATES)
                 .peekable();
             if candidates.peek().is_none() {
                 return Err(Rejection::NoMatchingKey(alg));
@@ -743,15 +747,102 @@ mod tests {
         let decoy = public_jwk_without("rsa", &["kid"]);
         let real = public_jwk_without("rsa2", &["kid"]);
         let token = signed("rsa2", json!({"alg": "RS256"}), &claims(), Alg::Rs256);
-        let mut within = vec![decoy.clone(); MAX_ANONYMOUS_CANDIDATES - 1];
+        let mut within = vec![decoy.clone(); MAX_CANDIDATES - 1];
         within.push(real.clone());
         assert!(verify(&token, &keyset_of(within), &rules(), NOW).is_ok());
-        let mut beyond = vec![decoy; MAX_ANONYMOUS_CANDIDATES];
+        let mut beyond = vec![decoy; MAX_CANDIDATES];
         beyond.push(real);
         assert_eq!(
             verify(&token, &keyset_of(beyond), &rules(), NOW).unwrap_err(),
             Rejection::BadSignature
         );
+    }
+
+    #[test]
+    fn keys_sharing_a_kid_are_bounded_too() {
+        let shared_kid = |name: &str| {
+            let mut jwk = public_jwk(name);
+            jwk["kid"] = json!("same");
+            jwk
+        };
+        let token = signed(
+            "rsa2",
+            json!({"alg": "RS256", "kid": "same"}),
+            &claims(),
+            Alg::Rs256,
+        );
+        let mut within = vec![shared_kid("rsa"); MAX_CANDIDATES - 1];
+        within.push(shared_kid("rsa2"));
+        assert!(verify(&token, &keyset_of(within), &rules(), NOW).is_ok());
+        // The real key is the fifth of its kid: never tried, so a set padded with one kid
+        // costs at most MAX_CANDIDATES signature checks per token.
+        let mut beyond = vec![shared_kid("rsa"); MAX_CANDIDATES];
+        beyond.push(shared_kid("rsa2"));
+        assert_eq!(
+            verify(&token, &keyset_of(beyond), &rules(), NOW).unwrap_err(),
+            Rejection::BadSignature
+        );
+    }
+
+    /// `s + n` as a signature of the same length, when it fits (about a third of signatures
+    /// for a 2048-bit key, depending on the top bits of `n`).
+    fn plus_modulus(signature: &[u8], name: &str) -> Option<Vec<u8>> {
+        use rsa::BigUint;
+        let n = URL_SAFE_NO_PAD
+            .decode(public_jwk(name)["n"].as_str().unwrap())
+            .unwrap();
+        #[allow(clippy::arithmetic_side_effects)] // a bignum: no overflow
+        let sum = (BigUint::from_bytes_be(signature) + BigUint::from_bytes_be(&n)).to_bytes_be();
+        (sum.len() == signature.len()).then_some(sum)
+    }
+
+    #[test]
+    fn an_rsa_signature_plus_the_modulus_is_refused_for_every_algorithm() {
+        use jwt_compact::{Algorithm, AlgorithmSignature};
+        let keys = keyset_of(vec![public_jwk_without("rsa", &["alg"])]);
+        let crate::core::alg::PublicKey::Rsa(rsa_key) = &keys.keys()[0].public else {
+            panic!("the fixture is an RSA key");
+        };
+        let rsa_key = rsa_key.key.clone();
+        for alg in [
+            Alg::Rs256,
+            Alg::Rs384,
+            Alg::Rs512,
+            Alg::Ps256,
+            Alg::Ps384,
+            Alg::Ps512,
+        ] {
+            // Vary the payload until s + n still fits in the modulus length.
+            let (token, malleated) = (0..200)
+                .find_map(|jti| {
+                    let header = json!({"alg": alg.name(), "kid": "rsa-1"});
+                    let token = signed("rsa", header, &claims_with("jti", Some(json!(jti))), alg);
+                    let parts = segments(&token);
+                    let signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+                    let bigger = plus_modulus(&signature, "rsa")?;
+                    let malleated = format!("{}.{}.{}", parts[0], parts[1], b64(&bigger));
+                    Some((token, malleated))
+                })
+                .expect("some signature leaves room for s + n");
+            assert!(verify(&token, &keys, &rules(), NOW).is_ok(), "{alg:?}");
+            assert_eq!(
+                verify(&malleated, &keys, &rules(), NOW).unwrap_err(),
+                Rejection::BadSignature,
+                "{alg:?}"
+            );
+            // The gap this closes: rsa 0.9's PSS verifier alone accepts s + n.
+            if matches!(alg, Alg::Ps256) {
+                let parts = segments(&malleated);
+                let sig = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+                let sig = jwt_compact::alg::RsaSignature::try_from_slice(&sig).unwrap();
+                let signed_part = format!("{}.{}", parts[0], parts[1]);
+                assert!(jwt_compact::alg::Rsa::ps256().verify_signature(
+                    &sig,
+                    &rsa_key,
+                    signed_part.as_bytes()
+                ));
+            }
+        }
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub struct Metrics {
     pub jwks_fetch_success: u32,
     pub jwks_fetch_failure: u32,
     pub jwks_refetch_unknown_kid: u32,
+    /// Tokens answered from the verified-token cache (a drop in its rate after a JWKS
+    /// refetch means the cache was flushed).
+    pub token_cache_hit: u32,
 }
 
 impl Metrics {
@@ -47,6 +50,7 @@ impl Metrics {
             jwks_fetch_success: counter("jwks_fetch.success")?,
             jwks_fetch_failure: counter("jwks_fetch.failure")?,
             jwks_refetch_unknown_kid: counter("jwks_refetch.unknown_kid")?,
+            token_cache_hit: counter("token_cache.hit")?,
         })
     }
 

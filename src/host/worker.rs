@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::core::config::{Config, JwksLocation, KeySource, RemoteJwks};
 use crate::core::decision::{Decision, KeyState, decide_cached};
 use crate::core::discovery;
-use crate::core::jwks::KeySet;
+use crate::core::jwks::{KeyPolicy, KeySet};
 use crate::core::refresh::FetchState;
 use crate::core::request::Request;
 use crate::core::token_cache::TokenCache;
@@ -37,6 +37,7 @@ struct RemoteKeys {
     shared: SharedJwks,
     owner: String,
     local: Option<(u64, Arc<KeySet>)>,
+    policy: KeyPolicy,
     state: FetchState,
     in_flight: Option<(u32, Stage)>,
 }
@@ -75,6 +76,7 @@ impl Worker {
                     shared: SharedJwks::new(&identity),
                     owner,
                     local: None,
+                    policy: config.key_policy,
                     state: FetchState::default(),
                     in_flight: None,
                 })
@@ -120,13 +122,20 @@ impl Worker {
             },
             (_, None) => KeyState::Missing { may_fetch: false },
         };
-        decide_cached(
+        let hits = self.token_cache.hits();
+        let decision = decide_cached(
             &self.config,
             request,
             keys,
             now_ms / 1000,
             &mut self.token_cache,
-        )
+        );
+        if let Some(m) = &self.metrics
+            && self.token_cache.hits() != hits
+        {
+            metrics::bump(m.token_cache_hit);
+        }
+        decision
     }
 
     /// Keys for a decision after a fetch ended: whatever is there, no further fetching.
@@ -224,16 +233,19 @@ impl Worker {
 }
 
 impl RemoteKeys {
+    fn local_version(&self) -> Option<u64> {
+        self.local.as_ref().map(|(version, _)| *version)
+    }
+
     fn sync(&mut self) -> bool {
         self.state = self.shared.state();
-        let local_version = self.local.as_ref().map_or(0, |(v, _)| *v);
-        if self.state.version == local_version || self.state.version == 0 {
+        if !self.state.is_newer_than(self.local_version()) {
             return false;
         }
         let Some(body) = self.shared.body() else {
             return false;
         };
-        match KeySet::parse(&body) {
+        match KeySet::parse_with(&body, self.policy) {
             Ok(set) => {
                 self.local = Some((self.state.version, Arc::new(set)));
                 true
@@ -324,41 +336,55 @@ impl RemoteKeys {
             self.follow_metadata(response, now_ms, metrics);
             return false;
         }
-        let parsed = response.and_then(|fetched| {
-            KeySet::parse(&fetched.body)
-                .map(|set| (set, fetched))
-                .map_err(|err| format!("unusable JWKS: {err}"))
-        });
-        let (set, fetched) = match parsed {
-            Ok(parsed) => parsed,
-            Err(why) => {
-                log::warn!(
-                    "mcp_authn: JWKS fetch from {} failed: {why}; keeping the last good keys",
-                    self.discovered
-                        .as_ref()
-                        .map_or_else(|| self.jwks.location.describe(), HttpUrl::to_string)
-                );
-                // A discovered URL may be stale: the next attempt asks the metadata again.
-                self.discovered = None;
-                self.record_failure(now_ms, metrics);
-                return false;
-            }
+        let fetched = match response {
+            Ok(fetched) => fetched,
+            Err(why) => return self.fetch_failed(&why, now_ms, metrics),
         };
-        for skipped in set.skipped() {
-            log::warn!("mcp_authn: JWKS {skipped} (skipped)");
+        let previous = self.shared.state();
+        let state = previous.succeeded(
+            &self.jwks,
+            &fetched.body,
+            fetched.cache_control.as_deref(),
+            now_ms,
+        );
+        let changed = state.is_newer_than(self.local_version());
+        if changed {
+            // A new body (or one this worker has not parsed yet): it must parse before it
+            // replaces the last good keys anywhere.
+            let set = match KeySet::parse_with(&fetched.body, self.policy) {
+                Ok(set) => set,
+                Err(err) => {
+                    return self.fetch_failed(&format!("unusable JWKS: {err}"), now_ms, metrics);
+                }
+            };
+            for skipped in set.skipped() {
+                log::warn!("mcp_authn: JWKS {skipped} (skipped)");
+            }
+            self.local = Some((state.version, Arc::new(set)));
         }
-        let state =
-            self.shared
-                .state()
-                .succeeded(&self.jwks, fetched.cache_control.as_deref(), now_ms);
-        self.shared.publish(Some(&fetched.body), &state);
+        // An identical body only moves the schedule: parsed keys, their ES256 tables and the
+        // verified-token cache stay.
+        let body = (state.version != previous.version).then_some(fetched.body.as_slice());
+        self.shared.publish(body, &state);
         self.shared.release(&self.owner);
         self.state = state;
-        self.local = Some((state.version, Arc::new(set)));
         if let Some(m) = metrics {
             metrics::bump(m.jwks_fetch_success);
         }
-        true
+        changed
+    }
+
+    fn fetch_failed(&mut self, why: &str, now_ms: u64, metrics: Option<&Metrics>) -> bool {
+        log::warn!(
+            "mcp_authn: JWKS fetch from {} failed: {why}; keeping the last good keys",
+            self.discovered
+                .as_ref()
+                .map_or_else(|| self.jwks.location.describe(), HttpUrl::to_string)
+        );
+        // A discovered URL may be stale: the next attempt asks the metadata again.
+        self.discovered = None;
+        self.record_failure(now_ms, metrics);
+        false
     }
 
     fn record_failure(&mut self, now_ms: u64, metrics: Option<&Metrics>) {

@@ -44,6 +44,7 @@ class Context:
     issuer: str
     audience: str
     attacker_jwks_url: str  # a live JWKS with the attacker's key: must never be fetched
+    pss: tokens.SigningKey  # trusted, published, pinned to PS256
 
 
 def b64(data):
@@ -62,6 +63,20 @@ def sign_raw(key, header, payload, alg=None):
     algorithm = get_default_algorithms()[alg or key.alg]
     signature = algorithm.sign(signing_input.encode(), key.private_key)
     return f"{signing_input}.{b64(signature)}"
+
+
+def plus_modulus(ctx):
+    """A valid PS256 token whose signature s is re-encoded as s + n: the same integer mod n,
+    so a verifier that skips RFC 8017's `s < n` accepts a second encoding of the token.
+    Tokens are minted until s + n still fits in the modulus length (about a third do)."""
+    n = ctx.pss.private_key.public_key().public_numbers().n
+    size = (n.bit_length() + 7) // 8
+    for jti in range(200):
+        h, p, s = sign_raw(ctx.pss, header(ctx.pss), claims(ctx, jti=str(jti))).split(".")
+        bigger = int.from_bytes(base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)), "big") + n
+        if bigger.bit_length() <= 8 * size:
+            return f"{h}.{p}.{b64(bigger.to_bytes(size, 'big'))}"
+    raise AssertionError("no PS256 signature left room for s + n")
 
 
 def hmac_token(header, payload, secret):
@@ -184,6 +199,7 @@ def build(ctx):
         Case("four segments", f"{h}.{p}.{s}.{s}"),
         Case("payload swapped under a valid signature", f"{h}.{other.split('.')[1]}.{s}"),
         Case("signature from another valid token", f"{h}.{p}.{other.split('.')[2]}"),
+        Case("PS256 signature re-encoded as s + n", plus_modulus(ctx)),
         Case("re-signed by attacker under trusted kid", sign_raw(attacker, header(rsa), good)),
         Case("re-signed by attacker, no kid", sign_raw(attacker, {"alg": "RS256"}, good)),
         Case("unknown kid", sign_raw(attacker, header(attacker), good)),
@@ -222,4 +238,5 @@ def valid_tokens(ctx):
     return {
         "RS256": sign_raw(ctx.rsa, header(ctx.rsa), claims(ctx)),
         "ES256": sign_raw(ctx.ec, header(ctx.ec), claims(ctx)),
+        "PS256": sign_raw(ctx.pss, header(ctx.pss), claims(ctx)),
     }

@@ -17,6 +17,7 @@ from stack import Stack, raw_request
 
 RSA_KEY = tokens.SigningKey.rsa()
 EC_KEY = tokens.SigningKey.p256()
+PSS_KEY = tokens.SigningKey.rsa_pss()
 ATTACKER_KEY = tokens.SigningKey.rsa()
 
 
@@ -27,10 +28,11 @@ class AttackCorpusTest(harness.ReportsFailures, unittest.TestCase):
     def setUpClass(cls):
         cls.attacker_jwks = JwksServer(tokens.jwks(ATTACKER_KEY), harness.free_port()).start()
         cls.addClassCleanup(cls.attacker_jwks.stop)
-        cls.stack = Stack(tokens.jwks(RSA_KEY, EC_KEY), name=f"attacks-{cls.MODE}", mode=cls.MODE).start()
+        cls.stack = Stack(tokens.jwks(RSA_KEY, EC_KEY, PSS_KEY), name=f"attacks-{cls.MODE}",
+                          mode=cls.MODE).start()
         cls.addClassCleanup(cls.stack.stop)
         cls.ctx = attacks.Context(RSA_KEY, EC_KEY, ATTACKER_KEY, cls.stack.issuer, cls.stack.resource,
-                                  cls.attacker_jwks.url)
+                                  cls.attacker_jwks.url, PSS_KEY)
 
     def on_test_failure(self):
         self.stack.report_failure()
@@ -85,6 +87,38 @@ class AttackCorpusTest(harness.ReportsFailures, unittest.TestCase):
                 self.assertEqual(status, 401)
                 self.assertNotIn("error=", headers.get("www-authenticate", ""))
                 witness.assert_nothing_reached(self, self.stack.upstream, self.stack.listener_port, before)
+
+
+    def test_a_flood_of_unknown_kids_keeps_the_verified_token_cache(self):
+        """Each made-up kid may force a JWKS refetch (one per minRefreshIntervalSeconds = 1 s);
+        the IdP serves the same body, so the worker keeps its keys and its token cache."""
+        if self.MODE != "strict":
+            self.skipTest("one mode is enough")
+        valid = attacks.valid_tokens(self.ctx)["ES256"]
+        # Twice: a request that waited for the first fetch is decided without the cache.
+        for _ in range(2):
+            self.assertEqual(self.send(attacks.Case("warm", valid))[0], 200)
+        hits = self.stack.envoy.counter("mcp_authn.token_cache.hit")
+        self.assertEqual(self.send(attacks.Case("cached", valid))[0], 200)
+        self.assertEqual(self.stack.envoy.counter("mcp_authn.token_cache.hit"), hits + 1)
+        fetches = self.stack.jwks.count
+        refetches = self.stack.envoy.counter("mcp_authn.jwks_refetch.unknown_kid")
+        flood = 0
+
+        def three_refetches_served():
+            nonlocal flood
+            flood += 1
+            forged = attacks.sign_raw(ATTACKER_KEY, {"alg": "RS256", "kid": f"made-up-{flood}"},
+                                      attacks.claims(self.ctx))
+            self.assertEqual(self.send(attacks.Case("unknown kid", forged))[0], 401)
+            return (self.stack.jwks.count >= fetches + 3
+                    and self.stack.envoy.counter("mcp_authn.jwks_refetch.unknown_kid") >= refetches + 3)
+
+        harness.wait_until(three_refetches_served, timeout=30, interval=0.1, what="three unknown-kid refetches")
+        hits = self.stack.envoy.counter("mcp_authn.token_cache.hit")
+        self.assertEqual(self.send(attacks.Case("cached after the flood", valid))[0], 200)
+        self.assertEqual(self.stack.envoy.counter("mcp_authn.token_cache.hit"), hits + 1,
+                         "the refetches of an identical JWKS flushed the verified-token cache")
 
 
 class AttackCorpusOptionalModeTest(AttackCorpusTest):

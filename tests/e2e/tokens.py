@@ -26,12 +26,16 @@ class SigningKey:
         return cls(rsa.generate_private_key(public_exponent=65537, key_size=2048), "RS256", kid)
 
     @classmethod
+    def rsa_pss(cls, kid=None):
+        return cls(rsa.generate_private_key(public_exponent=65537, key_size=2048), "PS256", kid)
+
+    @classmethod
     def p256(cls, kid=None):
         return cls(ec.generate_private_key(ec.SECP256R1()), "ES256", kid)
 
     def public_jwk(self):
         """The public half as a JWK dict with kid, alg and use=sig."""
-        algorithm = RSAAlgorithm if self.alg.startswith("RS") else ECAlgorithm
+        algorithm = ECAlgorithm if self.alg.startswith("ES") else RSAAlgorithm
         jwk = algorithm.to_jwk(self.private_key.public_key(), as_dict=True)
         jwk.update(kid=self.kid, alg=self.alg, use="sig")
         return jwk

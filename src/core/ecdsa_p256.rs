@@ -202,8 +202,11 @@ fn shift_right_one(a: &Limbs, top: bool) -> Limbs {
 /// the result (1, or `R mod n` for an inverse in Montgomery form). `None` for `a = 0` or `a ≥ m`.
 ///
 /// Invariants: `x1·a ≡ one·u` and `x2·a ≡ one·v (mod m)`, and `gcd(u, v) = 1`, so neither
-/// `u` nor `v` reaches 0 (they are equal only when both are 1) and the loops end.
+/// `u` nor `v` reaches 0 (they are equal only when both are 1) and the loops end. Should an
+/// input break the preconditions (a composite `m` sharing a factor with `a`), `u` or `v`
+/// reaches 0 and the answer is `None`, never an endless halving of zero.
 fn invert_mod(a: &Limbs, m: &Limbs, one: Limbs) -> Option<Limbs> {
+    debug_assert!(m[0] & 1 == 1, "half_mod needs an odd modulus");
     if is_zero(a) || !less_than(a, m) {
         return None;
     }
@@ -211,6 +214,9 @@ fn invert_mod(a: &Limbs, m: &Limbs, one: Limbs) -> Option<Limbs> {
     let (mut u, mut v) = (*a, *m);
     let (mut x1, mut x2) = (one, [0u32; 8]);
     while u != ONE && v != ONE {
+        if is_zero(&u) || is_zero(&v) {
+            return None;
+        }
         while u[0] & 1 == 0 {
             u = shift_right_one(&u, false);
             x1 = half_mod(&x1, m);
@@ -572,7 +578,17 @@ fn piece_tables<const K: usize>(p: &Affine) -> Option<[[Affine; K]; SPLIT]> {
 /// The tables of G (32 KiB), built once per worker by the first key load.
 fn g_tables() -> Option<&'static [[Affine; G_TABLE_LEN]; SPLIT]> {
     static TABLES: OnceLock<Option<[[Affine; G_TABLE_LEN]; SPLIT]>> = OnceLock::new();
-    TABLES.get_or_init(|| piece_tables(&G)).as_ref()
+    TABLES
+        .get_or_init(|| {
+            let tables = piece_tables(&G);
+            if tables.is_none() {
+                log::error!(
+                    "mcp_authn: ES256 tables of G could not be built; ES256 keys are refused"
+                );
+            }
+            tables
+        })
+        .as_ref()
 }
 
 /// Bits `PIECE_BITS·index ..` of `k`, `PIECE_BITS` of them (a whole number of limbs).
@@ -639,6 +655,10 @@ fn mul_add(u1: &Limbs, u2: &Limbs, q: &[[Affine; Q_TABLE_LEN]; SPLIT]) -> Option
 
 /// Montgomery product `a·b·2^-256 mod n` (CIOS); inputs below n give an output below n.
 fn mont_mul_n(a: &Limbs, b: &Limbs) -> Limbs {
+    debug_assert!(
+        less_than(a, &N) && less_than(b, &N),
+        "Montgomery inputs below n"
+    );
     // t has two limbs above the eight: t < 2n at every step.
     let mut t = [0u32; 8];
     let mut t8 = 0u32;
@@ -717,9 +737,20 @@ impl P256Key {
         })
     }
 
+    /// `None` only if a multiple of the key were infinity, which a point of order n cannot
+    /// give: logged once per key, since every token of that key is then refused.
     fn tables(&self) -> Option<&[[Affine; Q_TABLE_LEN]; SPLIT]> {
         self.tables
-            .get_or_init(|| piece_tables(&self.point).map(Box::new))
+            .get_or_init(|| {
+                let tables = piece_tables(&self.point).map(Box::new);
+                if tables.is_none() {
+                    log::error!(
+                        "mcp_authn: ES256 tables of a P-256 key could not be built; \
+                         its tokens are refused"
+                    );
+                }
+                tables
+            })
             .as_deref()
     }
 
@@ -886,6 +917,26 @@ mod tests {
     }
 
     #[test]
+    fn a_key_whose_tables_cannot_be_built_refuses_every_signature() {
+        // (0, 0) is off the curve, so from_coordinates refuses it; built by hand, its double
+        // is infinity and the batch inversion fails.
+        let broken = P256Key {
+            point: Affine {
+                x: Fe::ZERO,
+                y: Fe::ZERO,
+            },
+            tables: OnceLock::new(),
+        };
+        assert!(P256Key::from_coordinates(&[0; 32], &[0; 32]).is_none());
+        assert!(broken.tables().is_none());
+        let signature = Es256Signature {
+            r: [1; 32],
+            s: [1; 32],
+        };
+        assert!(!broken.verify_digest(&[7; 32], &signature));
+    }
+
+    #[test]
     fn constants_are_the_p256_ones() {
         let pow2 = |k: usize| BigUint::from(1u8) << k;
         let p = pow2(256) - pow2(224) + pow2(192) + pow2(96) - 1u8;
@@ -987,6 +1038,25 @@ mod tests {
             }
         }
         assert!(invert_mod(&N, &N, R_MOD_N).is_none());
+        assert!(invert_mod(&[0; 8], &N, R_MOD_N).is_none());
+        // A modulus sharing a factor with the input (3 · 5 and 5): u reaches 0, and the
+        // answer is None rather than a loop halving zero forever.
+        assert!(
+            invert_mod(
+                &[5, 0, 0, 0, 0, 0, 0, 0],
+                &[15, 0, 0, 0, 0, 0, 0, 0],
+                [1, 0, 0, 0, 0, 0, 0, 0]
+            )
+            .is_none()
+        );
+        assert_eq!(
+            invert_mod(
+                &[2, 0, 0, 0, 0, 0, 0, 0],
+                &[15, 0, 0, 0, 0, 0, 0, 0],
+                [1, 0, 0, 0, 0, 0, 0, 0]
+            ),
+            Some([8, 0, 0, 0, 0, 0, 0, 0])
+        );
         assert!(invert_mod(&[u32::MAX; 8], &N, R_MOD_N).is_none());
     }
 

@@ -92,6 +92,14 @@ impl MontgomeryKey {
     /// Montgomery product `a * b * R^-1 mod n` (CIOS). Inputs are below `n`, so is the output.
     fn mul(&self, a: &[u32], b: &[u32]) -> Vec<u32> {
         let k = self.n.len();
+        debug_assert!(
+            a.len() == k && b.len() == k,
+            "Montgomery inputs of the modulus length"
+        );
+        debug_assert!(
+            less_than(a, &self.n) && less_than(b, &self.n),
+            "Montgomery inputs below n"
+        );
         let mut t = vec![0u32; k + 2];
         for &ai in a {
             // t += ai * b. Each step is at most (2^32-1)^2 + 2 (2^32-1) = 2^64 - 1: no overflow.

@@ -31,6 +31,9 @@ cargo clippy --locked --lib --target wasm32-wasip1 -- -D warnings
 step "cargo test"
 cargo test --locked
 
+step "verifier tests on wasm32 (Wycheproof and differential, under Node's WASI)"
+scripts/wasm-tests.sh
+
 step "build dist/mcp_authn.wasm"
 scripts/build.sh
 

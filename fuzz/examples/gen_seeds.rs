@@ -349,5 +349,35 @@ fn main() {
         bytes.extend_from_slice(stream.as_bytes());
         write(&sse_dir, &format!("stream-{i}"), &bytes);
     }
+    // The differential targets: every mode and mutation once, with fixed pseudo-random bytes.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut noise = |len: usize| -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state.to_le_bytes()[0]
+            })
+            .collect()
+    };
+    let rsa_dir = root.join("rsa_diff");
+    for (i, len) in [2u16, 5, 64, 256, 384, 512].into_iter().enumerate() {
+        let mut bytes = vec![0u8];
+        bytes.extend_from_slice(&(len - 2).to_be_bytes());
+        bytes.extend(noise(2 * usize::from(len)));
+        write(&rsa_dir, &format!("public-op-{i}"), &bytes);
+    }
+    for mutation in 0u8..10 {
+        let mut bytes = vec![1, mutation, mutation % 3, mutation, 17, 0x80];
+        bytes.extend(noise(40));
+        write(&rsa_dir, &format!("pkcs1-{mutation}"), &bytes);
+    }
+    let es_dir = root.join("es256_diff");
+    for mutation in 0u8..13 {
+        let mut bytes = vec![mutation, 5, 3];
+        bytes.extend(noise(128));
+        write(&es_dir, &format!("mutation-{mutation}"), &bytes);
+    }
     println!("seeds written to {}", root.display());
 }

@@ -6,6 +6,9 @@ pub mod oracle;
 
 use std::sync::OnceLock;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use mcp_authn::core::alg::PublicKey;
 use mcp_authn::core::config::{Config, Mode, TokenLocation};
 use mcp_authn::core::decision::{Decision, KeyState, Outcome};
 use mcp_authn::core::jwks::KeySet;
@@ -370,6 +373,47 @@ pub fn check_decision(config: &Config, request: &Request, keys: KeyState<'_>, de
 pub fn valid_claims() -> Value {
     json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "user-1", "iat": NOW - 10, "exp": NOW + 300,
            "roles": ["admin", "dev"]})
+}
+
+/// An RSA fixture key: the private key that signs, `rsa`'s public key (the reference
+/// verifier) and the filter's parsed key (the verifier under test).
+pub struct RsaFixture {
+    pub private: rsa::RsaPrivateKey,
+    pub key: rsa::RsaPublicKey,
+    pub public: PublicKey,
+}
+
+/// The `rsa` and `rsa2` fixture keys (2048-bit), parsed once per process.
+pub fn rsa_fixtures() -> &'static [RsaFixture] {
+    static KEYS: OnceLock<Vec<RsaFixture>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let all: Value = serde_json::from_str(KEYS_JSON).expect("keys.json is JSON");
+        ["rsa", "rsa2"]
+            .iter()
+            .map(|name| {
+                let jwk = &all[*name];
+                let int = |member: &str| {
+                    let text = jwk[member].as_str().expect("RSA fixture member");
+                    rsa::BigUint::from_bytes_be(&URL_SAFE_NO_PAD.decode(text).expect("base64url"))
+                };
+                let private = rsa::RsaPrivateKey::from_components(
+                    int("n"),
+                    int("e"),
+                    int("d"),
+                    vec![int("p"), int("q")],
+                )
+                .expect("fixture RSA key");
+                let public_jwk = json!({"kty": "RSA", "n": jwk["n"], "e": jwk["e"]});
+                let set = KeySet::parse(json!({"keys": [public_jwk]}).to_string().as_bytes())
+                    .expect("fixture RSA key parses");
+                RsaFixture {
+                    key: private.to_public_key(),
+                    public: set.keys()[0].public.clone(),
+                    private,
+                }
+            })
+            .collect()
+    })
 }
 
 #[cfg(test)]

@@ -754,6 +754,12 @@ impl P256Key {
             .as_deref()
     }
 
+    /// ES256 over a SHA-256 `digest` computed elsewhere; `signature` is `r || s`, 64 bytes.
+    pub fn verify_prehash(&self, digest: &[u8; 32], signature: &[u8]) -> bool {
+        Es256Signature::try_from_slice(signature)
+            .is_ok_and(|signature| self.verify_digest(digest, &signature))
+    }
+
     /// ECDSA verification (SEC 1 section 4.1.4) of a SHA-256 `digest`. High `s` is accepted:
     /// JWS does not require low `s`, and neither does `p256`.
     fn verify_digest(&self, digest: &[u8; 32], signature: &Es256Signature) -> bool {
@@ -817,6 +823,36 @@ impl Algorithm for Es256 {
 
     fn verify_signature(&self, signature: &Es256Signature, key: &P256Key, message: &[u8]) -> bool {
         key.verify_digest(&Sha256::digest(message).into(), signature)
+    }
+}
+
+/// The verifier's point arithmetic, for the differential fuzz target (`fuzz/`, feature
+/// `fuzzing`), which compares it with `p256`'s `ProjectivePoint`.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    use super::*;
+
+    /// `u1·G + u2·Q` through the verifier's tables, as big-endian affine `(x, y)`; `None` for
+    /// infinity. Scalars are reduced mod n first (one subtraction: `2^256 < 2n`).
+    pub fn lincomb(key: &P256Key, u1: &[u8; 32], u2: &[u8; 32]) -> Option<([u8; 32], [u8; 32])> {
+        let point = mul_add(&digest_scalar(u1), &digest_scalar(u2), key.tables()?)?;
+        if point.is_infinity() {
+            return None;
+        }
+        let z_inv = point.z.invert()?;
+        let zz_inv = z_inv.square();
+        Some((
+            to_be(&(point.x * zz_inv).0),
+            to_be(&(point.y * zz_inv * z_inv).0),
+        ))
+    }
+
+    fn to_be(limbs: &Limbs) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (chunk, limb) in out.chunks_exact_mut(4).zip(limbs.iter().rev()) {
+            chunk.copy_from_slice(&limb.to_be_bytes());
+        }
+        out
     }
 }
 

@@ -5,9 +5,10 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+use mcp_authn::core::alg::Verifier;
 use mcp_authn::core::config::{ClaimRules, Config, KeySource};
 use mcp_authn::core::decision::{KeyState, decide_cached};
-use mcp_authn::core::jwks::KeySet;
+use mcp_authn::core::jwks::{KeyPolicy, KeySet};
 use mcp_authn::core::request::Request;
 use mcp_authn::core::token_cache::TokenCache;
 use mcp_authn::core::verify::verify;
@@ -42,14 +43,24 @@ fn main() {
     };
     let now = 1_700_000_000;
     let claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "bench", "exp": now + 3600});
+    let reference_policy = KeyPolicy {
+        verifier: Verifier::Reference,
+        ..KeyPolicy::default()
+    };
+    let Ok(reference) = KeySet::parse_with(jwks.to_string().as_bytes(), reference_policy) else {
+        eprintln!("fixture JWKS refused");
+        return;
+    };
     println!("{:<34} {:>12} {:>14}", "case", "µs/op", "ops/s");
-    for (name, key) in [
-        ("RS256 verify (2048-bit)", &rsa),
-        ("ES256 verify (P-256)", &ec),
+    for (name, key, keys) in [
+        ("RS256 verify (2048-bit)", &rsa, &keys),
+        ("ES256 verify (P-256)", &ec, &keys),
+        ("RS256 verify, reference (rsa)", &rsa, &reference),
+        ("ES256 verify, reference (p256)", &ec, &reference),
     ] {
         let token = key.mint(&claims);
         report(name, iterations, || {
-            black_box(verify(black_box(&token), &keys, &rules, now)).is_ok()
+            black_box(verify(black_box(&token), keys, &rules, now)).is_ok()
         });
     }
     let config = Config::from_json(

@@ -40,6 +40,7 @@ fn rsa_key(n: &[u8], e: &[u8], policy: KeyPolicy) -> Option<PublicKey> {
 fn raised() -> KeyPolicy {
     KeyPolicy {
         max_rsa_bits: MAX_RSA_BITS_LIMIT,
+        ..KeyPolicy::default()
     }
 }
 

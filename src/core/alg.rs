@@ -19,6 +19,18 @@ pub enum Alg {
     Es256,
 }
 
+/// Which implementation checks signatures (`jwtValidationOptions.verifier`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verifier {
+    /// RS* with e = 65537 and ES256 through this crate's 32-bit verifiers, written for
+    /// wasm32 (3 to 8 times faster there); PS* and other exponents through `rsa`.
+    #[default]
+    Fast,
+    /// Everything through the audited `rsa` and `p256` crates.
+    Reference,
+}
+
 /// Key families, as in a JWK's `kty` (plus curve).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
@@ -120,27 +132,68 @@ impl Alg {
         }
     }
 
-    /// Verifies `signature` over `message`; `false` on any mismatch, including a key of the
-    /// wrong type or a signature of the wrong length.
+    /// Verifies `signature` over `message` with the fast verifiers; `false` on any mismatch,
+    /// including a key of the wrong type or a signature of the wrong length.
     pub fn verify(self, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
-        match (self, key) {
-            (Self::Es256, PublicKey::EcP256(EcKey { fast, .. })) => {
+        self.verify_with(Verifier::Fast, key, message, signature)
+    }
+
+    /// [`Alg::verify`] through the chosen verifier. In builds with debug assertions (tests,
+    /// fuzzing) the other one runs too, in shadow, and the two must agree.
+    pub fn verify_with(
+        self,
+        verifier: Verifier,
+        key: &PublicKey,
+        message: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        if let PublicKey::Rsa(rsa_key) = key
+            && !rsa_key.is_signature_representative(signature)
+        {
+            // Checked here once for every RSA path, whatever the verifier behind it checks.
+            return false;
+        }
+        let verified = self.verify_through(verifier, key, message, signature);
+        #[cfg(debug_assertions)]
+        {
+            let other = match verifier {
+                Verifier::Fast => Verifier::Reference,
+                Verifier::Reference => Verifier::Fast,
+            };
+            let shadow = self.verify_through(other, key, message, signature);
+            debug_assert_eq!(
+                verified,
+                shadow,
+                "{} verifiers disagree ({verifier:?} said {verified})",
+                self.name()
+            );
+        }
+        verified
+    }
+
+    fn verify_through(
+        self,
+        verifier: Verifier,
+        key: &PublicKey,
+        message: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        match (self, key, verifier) {
+            (Self::Es256, PublicKey::EcP256(EcKey { fast, .. }), Verifier::Fast) => {
                 check(&Es256, fast, message, signature)
             }
-            (Self::Es256, PublicKey::Rsa(_)) | (_, PublicKey::EcP256(_)) => false,
-            (rsa_alg, PublicKey::Rsa(rsa_key)) => {
-                // Checked here once for every RSA path, whatever the verifier behind it checks.
-                if !rsa_key.is_signature_representative(signature) {
-                    return false;
-                }
-                let RsaKey { key, fast, .. } = rsa_key;
+            (Self::Es256, PublicKey::EcP256(EcKey { key, .. }), Verifier::Reference) => {
+                check(&jwt_compact::alg::Es256, key, message, signature)
+            }
+            (Self::Es256, PublicKey::Rsa(_), _) | (_, PublicKey::EcP256(_), _) => false,
+            (rsa_alg, PublicKey::Rsa(RsaKey { key, fast, .. }), verifier) => {
                 let pkcs1 = match rsa_alg {
                     Self::Rs256 => Some(Hash::Sha256),
                     Self::Rs384 => Some(Hash::Sha384),
                     Self::Rs512 => Some(Hash::Sha512),
                     _ => None,
                 };
-                if let (Some(hash), Some(fast)) = (pkcs1, fast) {
+                if let (Some(hash), Some(fast), Verifier::Fast) = (pkcs1, fast, verifier) {
                     return check(&Pkcs1(hash), fast, message, signature);
                 }
                 let rsa_alg = match rsa_alg {

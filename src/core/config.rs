@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::alg::Verifier;
 use super::authz::{McpAuthorization, RawMcpAuthorization};
 use super::jwks::{KeyPolicy, KeySet, MAX_RSA_BITS_LIMIT, MIN_RSA_BITS};
 use super::metadata::ResourceMetadata;
@@ -306,6 +307,8 @@ struct RawValidation {
     max_token_bytes: Option<usize>,
     #[serde(default)]
     max_rsa_key_bits: Option<u64>,
+    #[serde(default)]
+    verifier: Verifier,
 }
 
 #[derive(Deserialize)]
@@ -436,6 +439,7 @@ impl Config {
                         )
                     })?,
             },
+            verifier: validation.verifier,
         };
         let keys = match raw.jwks {
             Some(jwks) => key_source(jwks, &raw.issuer, provider, key_policy)?,
@@ -875,6 +879,7 @@ mod tests {
         assert_eq!(config.claims.clock_skew_secs, 60);
         assert_eq!(config.max_token_bytes, 8192);
         assert_eq!(config.key_policy.max_rsa_bits, 4096);
+        assert_eq!(config.key_policy.verifier, Verifier::Fast);
         assert_eq!(
             config.token_cache,
             CachePolicy {
@@ -956,6 +961,14 @@ mod tests {
                 "jwtValidationOptions.maxRsaKeyBits: invalid type",
             ),
             (
+                with(
+                    base(),
+                    "/jwtValidationOptions",
+                    json!({"verifier": "audited"}),
+                ),
+                "jwtValidationOptions.verifier: unknown variant `audited`, expected `fast` or `reference`",
+            ),
+            (
                 with(base(), "/resourceMetadata/resource", json!("mcp")),
                 "resourceMetadata.resource: not an absolute http(s) URL",
             ),
@@ -1017,6 +1030,28 @@ mod tests {
         assert!(err.starts_with("audiences: required"), "{err}");
         let explicit = with(no_resource, "/audiences", json!(["api://mcp"]));
         assert_eq!(parse(explicit).unwrap().claims.audiences, ["api://mcp"]);
+    }
+
+    #[test]
+    fn verifier_and_rsa_size_reach_inline_and_fetched_keys() {
+        let options = json!({"verifier": "reference", "maxRsaKeyBits": 8192});
+        let remote = parse(with(base(), "/jwtValidationOptions", options.clone())).unwrap();
+        assert_eq!(
+            remote.key_policy,
+            KeyPolicy {
+                max_rsa_bits: 8192,
+                verifier: Verifier::Reference
+            }
+        );
+        let inline = with(
+            with(base(), "/jwtValidationOptions", options),
+            "/jwks",
+            json!({"inline": crate::core::testkit::jwks(&["rsa"])}),
+        );
+        let KeySource::Inline(set) = parse(inline).unwrap().keys else {
+            panic!("expected inline keys")
+        };
+        assert_eq!(set.verifier(), Verifier::Reference);
     }
 
     #[test]

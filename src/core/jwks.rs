@@ -9,7 +9,7 @@ use jwt_compact::alg::RsaPublicKey;
 use rsa::BigUint;
 use serde_json::Value;
 
-use super::alg::{Alg, EcKey, KeyKind, PublicKey, RsaKey};
+use super::alg::{Alg, EcKey, KeyKind, PublicKey, RsaKey, Verifier};
 
 /// Keys past this count are skipped: a JWKS is a handful of keys, not a resource to exhaust.
 pub const MAX_KEYS: usize = 64;
@@ -27,12 +27,15 @@ pub const MAX_RSA_BITS_LIMIT: usize = 8192;
 pub struct KeyPolicy {
     /// RSA keys with a longer modulus are skipped.
     pub max_rsa_bits: usize,
+    /// Which implementation verifies signatures with these keys.
+    pub verifier: Verifier,
 }
 
 impl Default for KeyPolicy {
     fn default() -> Self {
         Self {
             max_rsa_bits: DEFAULT_MAX_RSA_BITS,
+            verifier: Verifier::Fast,
         }
     }
 }
@@ -112,6 +115,7 @@ impl fmt::Display for SkippedKey {
 pub struct KeySet {
     keys: Vec<Key>,
     skipped: Vec<SkippedKey>,
+    verifier: Verifier,
 }
 
 /// Why a JWKS document as a whole was refused.
@@ -178,7 +182,11 @@ impl KeySet {
         if keys.is_empty() {
             return Err(JwksError::NoUsableKey(skipped));
         }
-        Ok(Self { keys, skipped })
+        Ok(Self {
+            keys,
+            skipped,
+            verifier: policy.verifier,
+        })
     }
 
     pub fn keys(&self) -> &[Key] {
@@ -187,6 +195,11 @@ impl KeySet {
 
     pub fn skipped(&self) -> &[SkippedKey] {
         &self.skipped
+    }
+
+    /// The verifier the config chose for these keys.
+    pub fn verifier(&self) -> Verifier {
+        self.verifier
     }
 
     /// The usable keys as a JWKS with public members only (never private ones, whatever the
@@ -362,6 +375,7 @@ mod tests {
             doc.to_string().as_bytes(),
             KeyPolicy {
                 max_rsa_bits: MAX_RSA_BITS_LIMIT,
+                ..KeyPolicy::default()
             },
         )
         .unwrap();

@@ -266,7 +266,7 @@ fn check_signature(
                     alg,
                 });
             }
-            allowed.any(|k| alg.verify(&k.public, signed, signature))
+            allowed.any(|k| alg.verify_with(keys.verifier(), &k.public, signed, signature))
         }
         None => {
             let mut candidates = keys
@@ -278,7 +278,7 @@ fn check_signature(
             if candidates.peek().is_none() {
                 return Err(Rejection::NoMatchingKey(alg));
             }
-            candidates.any(|k| alg.verify(&k.public, signed, signature))
+            candidates.any(|k| alg.verify_with(keys.verifier(), &k.public, signed, signature))
         }
     };
     if verified {
@@ -782,6 +782,42 @@ mod tests {
             verify(&token, &keyset_of(beyond), &rules(), NOW).unwrap_err(),
             Rejection::BadSignature
         );
+    }
+
+    #[test]
+    fn the_reference_verifier_accepts_and_refuses_the_same_tokens() {
+        use crate::core::alg::Verifier;
+        use crate::core::jwks::KeyPolicy;
+        let doc = json!({"keys": [public_jwk_without("rsa", &["alg"]), public_jwk("ec")]});
+        let reference = KeySet::parse_with(
+            doc.to_string().as_bytes(),
+            KeyPolicy {
+                verifier: Verifier::Reference,
+                ..KeyPolicy::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(reference.verifier(), Verifier::Reference);
+        assert_eq!(default_keys().verifier(), Verifier::Fast);
+        for (name, alg) in [
+            ("rsa", Alg::Rs256),
+            ("rsa", Alg::Rs512),
+            ("rsa", Alg::Ps256),
+            ("ec", Alg::Es256),
+        ] {
+            let kid = if name == "rsa" { "rsa-1" } else { "ec-1" };
+            let token = signed(name, json!({"alg": alg.name(), "kid": kid}), &claims(), alg);
+            assert!(verify(&token, &reference, &rules(), NOW).is_ok(), "{alg:?}");
+            let mut tampered = token.into_bytes();
+            let last = tampered.len() - 2;
+            tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+            let tampered = String::from_utf8(tampered).unwrap();
+            assert_eq!(
+                verify(&tampered, &reference, &rules(), NOW).unwrap_err(),
+                Rejection::BadSignature,
+                "{alg:?}"
+            );
+        }
     }
 
     /// `s + n` as a signature of the same length, when it fits (about a third of signatures

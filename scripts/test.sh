@@ -22,14 +22,14 @@ fi
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy (native, all targets)"
-cargo clippy --locked --all-targets -- -D warnings
+step "cargo clippy (native, the workspace, all targets)"
+cargo clippy --locked --workspace --all-targets -- -D warnings
 
 step "cargo clippy (wasm32 host layer)"
 cargo clippy --locked --lib --target wasm32-wasip1 -- -D warnings
 
 step "cargo test"
-cargo test --locked
+cargo test --locked --workspace
 
 step "verifier tests on wasm32 (Wycheproof and differential, under Node's WASI)"
 scripts/wasm-tests.sh

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The verifier tests on the production arithmetic: the Wycheproof suites (JOSE, ECDSA P-256,
-# every RSA PKCS#1 v1.5 and PSS set) and the ES256 differential tests, built for
-# wasm32-wasip1 (32-bit limbs, as in Envoy) and run under Node's WASI (node:wasi, Node >= 20).
+# The verifier tests on the production arithmetic: jws-verify's unit tests, the Wycheproof
+# suites (JOSE, ECDSA P-256, every RSA PKCS#1 v1.5 and PSS set) and the ES256 differential
+# tests, built for wasm32-wasip1 (32-bit limbs, as in Envoy) and run under Node's WASI
+# (node:wasi, Node >= 20).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -21,3 +22,4 @@ export WASI_ROOT="$ROOT"
 export CARGO_PROFILE_DEV_OPT_LEVEL=2
 export CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings $ROOT/scripts/wasi-run.mjs"
 cargo test --locked --target wasm32-wasip1 --test wycheproof --test wycheproof_rsa --test ecdsa_p256
+cargo test --locked --target wasm32-wasip1 -p jws-verify --lib

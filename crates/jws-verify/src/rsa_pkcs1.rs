@@ -258,7 +258,7 @@ mod tests {
 
     fn fixture_key() -> (rsa::RsaPrivateKey, rsa::RsaPublicKey) {
         let fixtures: serde_json::Value =
-            serde_json::from_str(include_str!("../../tests/fixtures/keys.json")).unwrap();
+            serde_json::from_str(include_str!("../../../tests/fixtures/keys.json")).unwrap();
         let jwk = &fixtures["rsa"];
         let int = |name: &str| {
             use base64::Engine;

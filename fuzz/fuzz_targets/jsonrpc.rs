@@ -26,7 +26,12 @@ fuzz_target!(|data: &[u8]| {
         None => (rest, None),
     };
     let subject = subject(caller);
-    match authz().check_request(&subject, None, body, "https://mcp.example.com/.well-known/x") {
+    match authz().check_request(
+        &subject,
+        None,
+        body,
+        "https://mcp.example.com/.well-known/x",
+    ) {
         Verdict::Respond(reply) => {
             assert!(
                 [200, 202, 400, 403, 413].contains(&reply.status),

@@ -72,7 +72,7 @@ impl RootContext for Root {
         } else {
             let _ = hostcalls::set_tick_period(TICK);
         }
-        let owner = format!("{}-{}", now_ms(), self.id);
+        let owner = unique_owner(self.id);
         self.worker = Some(Rc::new(RefCell::new(Worker::new(config, owner))));
         true
     }
@@ -96,4 +96,12 @@ impl RootContext for Root {
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
     }
+}
+
+/// A name for this VM's lease that no other worker shares. Context ids repeat across worker
+/// VMs and they start in the same millisecond, so the host's randomness tells them apart.
+fn unique_owner(context_id: u32) -> String {
+    use std::hash::{BuildHasher, RandomState};
+    let random = RandomState::new().hash_one(context_id);
+    format!("{random:016x}-{}-{context_id}", now_ms())
 }

@@ -14,14 +14,19 @@ pub struct SharedJwks {
 }
 
 impl SharedJwks {
-    /// Entries are named by a hash of what identifies the key source.
+    /// Entries are named by a hash of what identifies the key source. Creates the lease
+    /// entry when it is missing: the host's compare-and-swap checks nothing on a missing
+    /// key, so two workers could both take a lease that does not exist yet. Workers are
+    /// configured before the listener takes traffic, so the entry exists before any fetch.
     pub fn new(identity: &str) -> Self {
         let base = format!("mcp_authn.jwks.{:016x}", fnv1a(identity.as_bytes()));
-        Self {
+        let shared = Self {
             state_key: format!("{base}.state"),
             body_key: format!("{base}.body"),
             lease_key: format!("{base}.lease"),
-        }
+        };
+        shared.create_lease_entry();
+        shared
     }
 
     /// The shared fetch state; default when nothing was fetched yet.
@@ -52,9 +57,16 @@ impl SharedJwks {
 
     /// Takes the fetch lease until `deadline_ms` unless another live owner holds it.
     pub fn try_lease(&self, owner: &str, now_ms: u64, deadline_ms: u64) -> bool {
-        let (current, cas) = match get_shared_data(&self.lease_key) {
-            Ok(entry) => entry,
-            Err(_) => return false,
+        // Without a version to compare against, setting would not be atomic.
+        let entry = match get_shared_data(&self.lease_key) {
+            Ok((_, None)) => {
+                self.create_lease_entry();
+                get_shared_data(&self.lease_key)
+            }
+            entry => entry,
+        };
+        let Ok((current, Some(cas))) = entry else {
+            return false;
         };
         if let Some(current) = current.as_deref().and_then(|v| std::str::from_utf8(v).ok())
             && let Some((holder, until)) = current.split_once('|')
@@ -64,7 +76,13 @@ impl SharedJwks {
             return false;
         }
         let value = format!("{owner}|{deadline_ms}");
-        set_shared_data(&self.lease_key, Some(value.as_bytes()), cas).is_ok()
+        set_shared_data(&self.lease_key, Some(value.as_bytes()), Some(cas)).is_ok()
+    }
+
+    fn create_lease_entry(&self) {
+        if let Ok((None, None)) = get_shared_data(&self.lease_key) {
+            let _ = set_shared_data(&self.lease_key, Some(b""), None);
+        }
     }
 
     /// Gives the lease back (only if still ours).

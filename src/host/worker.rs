@@ -50,6 +50,16 @@ enum Stage {
     Keys,
 }
 
+/// What asking for a fetch came to.
+enum FetchStart {
+    /// A fetch is under way, here or on another worker: wait for it.
+    InFlight,
+    /// Another worker's fetch ended since this one looked; its result stands.
+    Settled { keys_changed: bool },
+    /// No fetch could be started: decide with what is there.
+    Failed,
+}
+
 /// A request paused until a fetch ends.
 pub struct Pending {
     pub context_id: u32,
@@ -174,16 +184,24 @@ impl Worker {
         let Some(remote) = self.remote.as_mut() else {
             return false;
         };
-        let started = remote.start_fetch(now_ms, self.metrics.as_ref());
-        if started {
-            self.pending.push(Pending {
-                context_id,
-                request,
-                since_ms: now_ms,
-                deadline_ms: wait_deadline(now_ms, &remote.jwks),
-            });
+        match remote.start_fetch(now_ms, self.metrics.as_ref()) {
+            FetchStart::InFlight => {
+                self.pending.push(Pending {
+                    context_id,
+                    request,
+                    since_ms: now_ms,
+                    deadline_ms: wait_deadline(now_ms, &remote.jwks),
+                });
+                true
+            }
+            FetchStart::Settled { keys_changed } => {
+                if keys_changed {
+                    self.token_cache.clear();
+                }
+                false
+            }
+            FetchStart::Failed => false,
         }
-        started
     }
 
     /// Background work from the tick: refresh when due.
@@ -191,8 +209,10 @@ impl Worker {
         if let Some(remote) = self.remote.as_mut()
             && remote.in_flight.is_none()
             && remote.state.refresh_due(now_ms)
+            && let FetchStart::Settled { keys_changed: true } =
+                remote.start_fetch(now_ms, self.metrics.as_ref())
         {
-            remote.start_fetch(now_ms, self.metrics.as_ref());
+            self.token_cache.clear();
         }
     }
 
@@ -260,17 +280,30 @@ impl RemoteKeys {
         }
     }
 
-    /// Starts a fetch if none is under way anywhere. `true` when a fetch is in flight (ours
-    /// or another worker's), `false` when none could be started.
-    fn start_fetch(&mut self, now_ms: u64, metrics: Option<&Metrics>) -> bool {
+    /// Starts a fetch unless one is under way anywhere or one ended since this worker last
+    /// looked at the shared state.
+    fn start_fetch(&mut self, now_ms: u64, metrics: Option<&Metrics>) -> FetchStart {
         if self.in_flight.is_some() {
-            return true;
+            return FetchStart::InFlight;
         }
         let lease_until = wait_deadline(now_ms, &self.jwks);
         if !self.shared.try_lease(&self.owner, now_ms, lease_until) {
-            return true;
+            return FetchStart::InFlight;
         }
-        self.dispatch(now_ms, metrics)
+        // The look that asked for this fetch may predate another worker's: it publishes before
+        // it gives the lease back, so under the lease its result is visible here and stands.
+        let seen = self.state.last_attempt_ms;
+        if self.shared.state().last_attempt_ms > seen {
+            self.shared.release(&self.owner);
+            return FetchStart::Settled {
+                keys_changed: self.sync(),
+            };
+        }
+        if self.dispatch(now_ms, metrics) {
+            FetchStart::InFlight
+        } else {
+            FetchStart::Failed
+        }
     }
 
     /// Sends the next call of a fetch: the JWKS, or first the metadata that names it.

@@ -6,11 +6,12 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use mcp_authn::core::alg::Verifier;
-use mcp_authn::core::config::{ClaimRules, Config, KeySource};
+use mcp_authn::core::config::{Config, KeySource};
 use mcp_authn::core::decision::{KeyState, decide_cached};
 use mcp_authn::core::jwks::{KeyPolicy, KeySet};
 use mcp_authn::core::request::Request;
 use mcp_authn::core::token_cache::TokenCache;
+use mcp_authn::core::verify::ClaimRules;
 use mcp_authn::core::verify::verify;
 use mcp_authn::sign::SigningKey;
 use serde_json::{Value, json};

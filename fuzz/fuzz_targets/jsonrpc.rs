@@ -86,7 +86,7 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             let Some(response) = response else { return };
-            let filtered = filter_json(authz(), &subject, &mut lists.clone(), response);
+            let filtered = filter_json(authz().as_ref(), &subject, &mut lists.clone(), response);
             let out = filtered.as_deref().unwrap_or(response);
             let Ok(parsed) = serde_json::from_slice::<Value>(out) else {
                 assert!(filtered.is_none(), "the filter produced invalid JSON");

@@ -60,11 +60,11 @@ fuzz_target!(|data: &[u8]| {
         let take = step.min(rest.len());
         let (chunk, tail) = rest.split_at(take);
         rest = tail;
-        out.extend(rewriter.push(authz(), &subject, chunk, rest.is_empty()));
+        out.extend(rewriter.push(authz().as_ref(), &subject, chunk, rest.is_empty()));
         step = step * 7 % 251 + 1;
     }
     if stream.is_empty() {
-        out.extend(rewriter.push(authz(), &subject, &[], true));
+        out.extend(rewriter.push(authz().as_ref(), &subject, &[], true));
     }
     // A stream's unterminated last event is passed at its end: terminate both for the reader.
     let input_events = event_data(&[stream, b"\n\n"].concat());

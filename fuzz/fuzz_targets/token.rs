@@ -3,9 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mcp_authn::core::config::TokenLocation;
 use mcp_authn::core::request::Request;
 use mcp_authn::core::token;
+use mcp_authn::core::token::TokenLocation;
 use mcp_authn::core::verify::{check_structure, verify, verify_signature};
 use mcp_authn_fuzz::{NOW, configs, keyset, model};
 

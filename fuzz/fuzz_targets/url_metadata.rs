@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mcp_authn::core::metadata::{ErrorCode, ResourceMetadata, challenge};
+use mcp_authn::core::metadata::ResourceMetadata;
+use mcp_authn::core::reply::{ErrorCode, challenge};
 use mcp_authn::core::request::Request;
 use mcp_authn::core::url::HttpUrl;
 use mcp_authn_fuzz::{ISSUER, is_safe_header_value};

@@ -9,10 +9,11 @@ use std::sync::OnceLock;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_authn::core::alg::PublicKey;
-use mcp_authn::core::config::{Config, Mode, TokenLocation};
+use mcp_authn::core::config::{Config, Mode};
 use mcp_authn::core::decision::{Decision, KeyState, Outcome};
 use mcp_authn::core::jwks::KeySet;
 use mcp_authn::core::request::Request;
+use mcp_authn::core::token::TokenLocation;
 use mcp_authn::sign::SigningKey;
 use serde_json::{Value, json};
 
@@ -146,11 +147,7 @@ fn percent_decode(text: &str) -> String {
 
 /// An allowed request, checked against the model: the presented token is one the model
 /// accepts, it is gone from where it was, and the claim headers are exactly the token's.
-fn check_allowed(
-    config: &Config,
-    request: &Request,
-    edits: &mcp_authn::core::decision::HeaderEdits,
-) {
+fn check_allowed(config: &Config, request: &Request, edits: &mcp_authn::core::reply::HeaderEdits) {
     let candidates = presented(&config.location, request);
     let accepted = candidates.iter().find_map(|t| model().check(t, NOW).ok());
     let Some(claims) = accepted else {

@@ -11,10 +11,11 @@
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use mcp_authn::core::config::{Config, KeySource, TokenLocation};
+use mcp_authn::core::config::{Config, KeySource};
 use mcp_authn::core::decision::{Decision, KeyState, Outcome, decide};
 use mcp_authn::core::jwks::KeySet;
 use mcp_authn::core::request::Request;
+use mcp_authn::core::token::TokenLocation;
 use mcp_authn::sign::SigningKey;
 use serde_json::{Value, json};
 
@@ -123,7 +124,7 @@ fn check_config(args: &[String]) -> Result<ExitCode, BadInput> {
             "maxTokenBytes": config.max_token_bytes,
         },
         "authorizationLocation": location,
-        "clientId": config.client_id,
+        "clientId": config.provider.as_ref().and_then(|p| p.client_id.as_deref()),
         "claimsToHeaders": config.claim_headers.iter()
             .map(|m| json!({"claim": m.claim, "header": m.header})).collect::<Vec<_>>(),
     });

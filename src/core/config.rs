@@ -1,7 +1,6 @@
 //! Plugin configuration: agentgateway-compatible field names, strict parsing, validation with
 //! field paths, and everything per-request work needs computed once at load.
 
-use std::fmt;
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -9,11 +8,15 @@ use serde_json::{Map, Value};
 
 use super::alg::Verifier;
 use super::authz::{McpAuthorization, RawMcpAuthorization};
+use super::error::ConfigError;
 use super::jwks::{KeyPolicy, KeySet, MAX_RSA_BITS_LIMIT, MIN_RSA_BITS};
 use super::metadata::ResourceMetadata;
-use super::provider::upstream_metadata_path;
+use super::provider::{KEYCLOAK_CERTS_PATH, Provider, ProviderConfig, ProviderOptions};
+use super::refresh::{JwksLocation, RemoteJwks};
+use super::token::TokenLocation;
 use super::token_cache::CachePolicy;
 use super::url::HttpUrl;
+use super::verify::ClaimRules;
 
 /// Default and bounds of `jwtValidationOptions.clockSkewSeconds`.
 const DEFAULT_CLOCK_SKEW_SECS: u64 = 60;
@@ -21,53 +24,11 @@ const MAX_CLOCK_SKEW_SECS: u64 = 3600;
 /// Default and bounds of `jwtValidationOptions.maxTokenBytes`.
 const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 const MAX_TOKEN_BYTES_LIMIT: usize = 64 * 1024;
-/// Defaults and bounds of the remote JWKS options.
-const DEFAULT_JWKS_TIMEOUT_MS: u64 = 5_000;
-const JWKS_TIMEOUT_MS_RANGE: (u64, u64) = (100, 60_000);
-const DEFAULT_CACHE_SECS: u64 = 600;
-/// `Cache-Control: max-age` and `cacheDurationSeconds` are clamped into this range.
-pub const CACHE_SECS_RANGE: (u64, u64) = (60, 86_400);
-const DEFAULT_MIN_REFRESH_SECS: u64 = 30;
-const MIN_REFRESH_SECS_RANGE: (u64, u64) = (1, 86_400);
 /// Logged at load: the filter reads the body after letting the headers go on, so without a
 /// buffer filter behind it the router opens the upstream request of a call it then denies.
 const MCP_AUTHORIZATION_NEEDS_BUFFER: &str = "mcpAuthorization: put envoy.filters.http.buffer \
      after this filter on MCP routes; without it a denied call still opens a request at the \
      MCP server (its headers arrive, then it is reset)";
-/// Defaults and bounds of `verifiedTokenCache`.
-const DEFAULT_TOKEN_CACHE_CAPACITY: u64 = 1024;
-const TOKEN_CACHE_CAPACITY_RANGE: (u64, u64) = (0, 65_536);
-const DEFAULT_TOKEN_CACHE_MAX_AGE_SECS: u64 = 300;
-const TOKEN_CACHE_MAX_AGE_RANGE: (u64, u64) = (1, 3600);
-
-/// A configuration error that names the field and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub path: String,
-    pub message: String,
-}
-
-impl ConfigError {
-    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            path: path.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() || self.path == "." {
-            f.write_str(&self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
 /// What happens to requests without a valid token (spec section 4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -81,120 +42,11 @@ pub enum Mode {
     Permissive,
 }
 
-/// Identity providers the gateway fronts (section 6), each with its quirks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provider {
-    /// OpenID discovery at `{issuer}/.well-known/openid-configuration`, registration at
-    /// `{issuer}/clients-registrations/openid-connect`, keys at `.../protocol/openid-connect/certs`.
-    Keycloak,
-    /// Needs `audience=` on the authorization endpoint to issue JWT access tokens.
-    Auth0,
-    /// A standards-following provider: RFC 8414 metadata, fronted as is.
-    Oidc,
-}
-
-impl Provider {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Keycloak => "keycloak",
-            Self::Auth0 => "auth0",
-            Self::Oidc => "oidc",
-        }
-    }
-}
-
-/// The fronted identity provider: which one, and how the filter reaches it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProviderConfig {
-    pub kind: Provider,
-    /// The Envoy cluster for metadata and registration calls (default: `jwks.cluster`).
-    pub cluster: String,
-    /// The issuer as a URL, to derive the provider's endpoints.
-    pub issuer: HttpUrl,
-    /// `gatewayPrefix`: the gateway serves the provider's `{issuer path}/...` under
-    /// `{prefix}{issuer path}/...` (`""` for no prefix), rewriting `:path` and routing it to
-    /// the provider. `None`: the provider is reached directly.
-    pub gateway_prefix: Option<String>,
-}
-
-impl ProviderConfig {
-    /// The issuer's path without a trailing slash (`""` for an issuer at the origin).
-    pub fn issuer_path(&self) -> &str {
-        self.issuer.path().trim_end_matches('/')
-    }
-}
-
-/// Where the credential is looked for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TokenLocation {
-    /// A header (lower-case name) whose value starts with `prefix` (matched case-insensitively).
-    Header {
-        name: String,
-        prefix: String,
-    },
-    QueryParameter {
-        name: String,
-    },
-    Cookie {
-        name: String,
-    },
-}
-
 /// Where the signing keys come from.
 #[derive(Debug, Clone)]
 pub enum KeySource {
     Inline(Arc<KeySet>),
     Remote(RemoteJwks),
-}
-
-/// A JWKS fetched through an Envoy cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteJwks {
-    pub location: JwksLocation,
-    pub cluster: String,
-    pub timeout_ms: u64,
-    pub cache_duration_secs: u64,
-    pub min_refresh_interval_secs: u64,
-}
-
-/// Where a remote JWKS is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JwksLocation {
-    /// A fixed URL: configured, or derived from the issuer and provider.
-    Url(HttpUrl),
-    /// The `jwks_uri` named by the provider's metadata document at `metadata`, looked up
-    /// before the first fetch and again after a fetch from it fails.
-    Discovered { metadata: HttpUrl },
-}
-
-impl JwksLocation {
-    /// For logs and `check-config`.
-    pub fn describe(&self) -> String {
-        match self {
-            Self::Url(url) => url.to_string(),
-            Self::Discovered { metadata } => format!("jwks_uri of {metadata}"),
-        }
-    }
-}
-
-impl RemoteJwks {
-    /// How long a whole fetch may take: one call, or two when the URL is discovered first.
-    pub fn fetch_budget_ms(&self) -> u64 {
-        match self.location {
-            JwksLocation::Url(_) => self.timeout_ms,
-            JwksLocation::Discovered { .. } => self.timeout_ms.saturating_mul(2),
-        }
-    }
-}
-
-/// How claims are checked once the signature holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClaimRules {
-    pub issuer: String,
-    /// Empty means the audience check was disabled explicitly.
-    pub audiences: Vec<String>,
-    pub required: Vec<String>,
-    pub clock_skew_secs: u64,
 }
 
 /// A claim copied into a request header for the upstream.
@@ -215,7 +67,6 @@ pub struct Config {
     pub max_token_bytes: usize,
     /// What every key set (inline or fetched) accepts.
     pub key_policy: KeyPolicy,
-    pub client_id: Option<String>,
     pub claim_headers: Vec<ClaimHeader>,
     pub token_cache: CachePolicy,
     pub metadata: ResourceMetadata,
@@ -282,18 +133,9 @@ struct RawJwks {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 enum RawProvider {
-    Keycloak(RawProviderOptions),
-    Auth0(RawProviderOptions),
-    Oidc(RawProviderOptions),
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RawProviderOptions {
-    #[serde(default)]
-    cluster: Option<String>,
-    #[serde(default)]
-    gateway_prefix: Option<String>,
+    Keycloak(ProviderOptions),
+    Auth0(ProviderOptions),
+    Oidc(ProviderOptions),
 }
 
 #[derive(Deserialize, Default)]
@@ -358,7 +200,7 @@ impl Config {
             return Err(ConfigError::new("issuer", "must not be empty"));
         }
         let (provider_kind, provider_options) = match raw.provider {
-            None => (None, RawProviderOptions::default()),
+            None => (None, ProviderOptions::default()),
             Some(RawProvider::Keycloak(o)) => (Some(Provider::Keycloak), o),
             Some(RawProvider::Auth0(o)) => (Some(Provider::Auth0), o),
             Some(RawProvider::Oidc(o)) => (Some(Provider::Oidc), o),
@@ -443,38 +285,32 @@ impl Config {
         };
         let keys = match raw.jwks {
             Some(jwks) => key_source(jwks, &raw.issuer, provider, key_policy)?,
-            None => discovered_keys(&raw.issuer, provider, provider_options.cluster.as_deref())?,
-        };
-        let provider = match provider {
-            None => None,
-            Some(kind) => Some(provider_config(
-                kind,
-                provider_options,
-                &raw.issuer,
-                &keys,
-                metadata.resource(),
-            )?),
-        };
-        let location = token_location(raw.authorization_location)?;
-        let claim_headers = claim_headers(raw.claims_to_headers, &location)?;
-        let token_cache = CachePolicy {
-            capacity: usize::try_from(bounded(
-                raw.verified_token_cache.capacity,
-                DEFAULT_TOKEN_CACHE_CAPACITY,
-                TOKEN_CACHE_CAPACITY_RANGE,
-                "verifiedTokenCache.capacity",
-            )?)
-            .unwrap_or(usize::MAX),
-            max_age_secs: bounded(
-                raw.verified_token_cache.max_age_seconds,
-                DEFAULT_TOKEN_CACHE_MAX_AGE_SECS,
-                TOKEN_CACHE_MAX_AGE_RANGE,
-                "verifiedTokenCache.maxAgeSeconds",
-            )?,
+            None => discovered_keys(&raw.issuer, provider, provider_options.cluster())?,
         };
         if raw.client_id.as_deref() == Some("") {
             return Err(ConfigError::new("clientId", "must not be empty"));
         }
+        let provider = match provider {
+            None => None,
+            Some(kind) => Some(ProviderConfig::from_config(
+                kind,
+                provider_options,
+                &raw.issuer,
+                match &keys {
+                    KeySource::Remote(remote) => Some(remote),
+                    KeySource::Inline(_) => None,
+                },
+                metadata.resource(),
+                raw.client_id,
+                audiences.first().map(String::as_str),
+            )?),
+        };
+        let location = token_location(raw.authorization_location)?;
+        let claim_headers = claim_headers(raw.claims_to_headers, &location)?;
+        let token_cache = CachePolicy::from_config(
+            raw.verified_token_cache.capacity,
+            raw.verified_token_cache.max_age_seconds,
+        )?;
         let mcp_authorization = match raw.mcp_authorization {
             Some(authz) => Some(Arc::new(McpAuthorization::from_raw(authz)?)),
             None => None,
@@ -495,7 +331,6 @@ impl Config {
             location,
             max_token_bytes,
             key_policy,
-            client_id: raw.client_id,
             claim_headers,
             token_cache,
             metadata,
@@ -558,18 +393,13 @@ fn key_source(
         None => (derived_jwks_url(issuer, provider), "issuer"),
     };
     let url = HttpUrl::parse(&url).map_err(|m| ConfigError::new(url_path, m))?;
-    let (timeout_ms, cache_duration_secs, min_refresh_interval_secs) = fetch_timings(
+    Ok(KeySource::Remote(RemoteJwks::from_config(
+        JwksLocation::Url(url),
+        cluster,
         raw.timeout_ms,
         raw.cache_duration_seconds,
         raw.min_refresh_interval_seconds,
-    )?;
-    Ok(KeySource::Remote(RemoteJwks {
-        location: JwksLocation::Url(url),
-        cluster,
-        timeout_ms,
-        cache_duration_secs,
-        min_refresh_interval_secs,
-    }))
+    )?))
 }
 
 /// `jwks` omitted: the keys are found through the provider's own metadata (`jwks_uri`),
@@ -605,45 +435,16 @@ fn discovered_keys(
         )
     })?;
     let metadata = HttpUrl {
-        path_and_query: upstream_metadata_path(kind, &issuer),
+        path_and_query: kind.metadata_path(&issuer),
         ..issuer
     };
-    let (timeout_ms, cache_duration_secs, min_refresh_interval_secs) =
-        fetch_timings(None, None, None)?;
-    Ok(KeySource::Remote(RemoteJwks {
-        location: JwksLocation::Discovered { metadata },
+    Ok(KeySource::Remote(RemoteJwks::from_config(
+        JwksLocation::Discovered { metadata },
         cluster,
-        timeout_ms,
-        cache_duration_secs,
-        min_refresh_interval_secs,
-    }))
-}
-
-/// `timeoutMs`, `cacheDurationSeconds` and `minRefreshIntervalSeconds`, bounded.
-fn fetch_timings(
-    timeout_ms: Option<u64>,
-    cache_duration_secs: Option<u64>,
-    min_refresh_interval_secs: Option<u64>,
-) -> Result<(u64, u64, u64), ConfigError> {
-    let timeout_ms = bounded(
-        timeout_ms,
-        DEFAULT_JWKS_TIMEOUT_MS,
-        JWKS_TIMEOUT_MS_RANGE,
-        "jwks.timeoutMs",
-    )?;
-    let cache_duration_secs = bounded(
-        cache_duration_secs,
-        DEFAULT_CACHE_SECS,
-        CACHE_SECS_RANGE,
-        "jwks.cacheDurationSeconds",
-    )?;
-    let min_refresh_interval_secs = bounded(
-        min_refresh_interval_secs,
-        DEFAULT_MIN_REFRESH_SECS,
-        MIN_REFRESH_SECS_RANGE,
-        "jwks.minRefreshIntervalSeconds",
-    )?;
-    Ok((timeout_ms, cache_duration_secs, min_refresh_interval_secs))
+        None,
+        None,
+        None,
+    )?))
 }
 
 /// The JWKS location when only the cluster is given: Keycloak's cert path, else the
@@ -651,25 +452,8 @@ fn fetch_timings(
 fn derived_jwks_url(issuer: &str, provider: Option<Provider>) -> String {
     let base = issuer.trim_end_matches('/');
     match provider {
-        Some(Provider::Keycloak) => format!("{base}/protocol/openid-connect/certs"),
+        Some(Provider::Keycloak) => format!("{base}{KEYCLOAK_CERTS_PATH}"),
         _ => format!("{base}/.well-known/jwks.json"),
-    }
-}
-
-fn bounded(
-    value: Option<u64>,
-    default: u64,
-    (min, max): (u64, u64),
-    path: &str,
-) -> Result<u64, ConfigError> {
-    let value = value.unwrap_or(default);
-    if (min..=max).contains(&value) {
-        Ok(value)
-    } else {
-        Err(ConfigError::new(
-            path,
-            format!("must be between {min} and {max}"),
-        ))
     }
 }
 
@@ -752,94 +536,6 @@ fn is_token_byte(b: u8) -> bool {
 
 fn is_query_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-._~".contains(&b)
-}
-
-fn provider_config(
-    kind: Provider,
-    options: RawProviderOptions,
-    issuer: &str,
-    keys: &KeySource,
-    resource: Option<&str>,
-) -> Result<ProviderConfig, ConfigError> {
-    let path = format!("provider.{}", kind.name());
-    let issuer = HttpUrl::parse(issuer).map_err(|m| {
-        ConfigError::new(
-            "issuer",
-            format!("{m} (a fronted provider needs a URL issuer)"),
-        )
-    })?;
-    let cluster = match (options.cluster, keys) {
-        (Some(c), _) if c.is_empty() => {
-            return Err(ConfigError::new(
-                format!("{path}.cluster"),
-                "must not be empty",
-            ));
-        }
-        (Some(c), _) => c,
-        (None, KeySource::Remote(remote)) => remote.cluster.clone(),
-        (None, KeySource::Inline(_)) => {
-            return Err(ConfigError::new(
-                format!("{path}.cluster"),
-                "required: the Envoy cluster that reaches the provider (jwks is inline)",
-            ));
-        }
-    };
-    let mut provider = ProviderConfig {
-        kind,
-        cluster,
-        issuer,
-        gateway_prefix: None,
-    };
-    if let Some(prefix) = options.gateway_prefix {
-        let field = format!("{path}.gatewayPrefix");
-        provider.gateway_prefix = Some(
-            gateway_prefix(&prefix, &provider, resource).map_err(|m| ConfigError::new(field, m))?,
-        );
-    }
-    Ok(provider)
-}
-
-/// Checks `gatewayPrefix` and returns it without a trailing slash. The gateway paths it opens
-/// must be plain, outside `/.well-known/`, and must not cover the MCP resource.
-fn gateway_prefix(
-    prefix: &str,
-    provider: &ProviderConfig,
-    resource: Option<&str>,
-) -> Result<String, &'static str> {
-    let prefix = prefix.trim_end_matches('/');
-    if resource.is_none() {
-        // The gateway's issuer, written into authorization responses (RFC 9207), must not
-        // depend on the request.
-        return Err("needs resourceMetadata.resource, which names the gateway's issuer");
-    }
-    if !prefix.is_empty() && !prefix.starts_with('/') {
-        return Err("must be a path starting with /");
-    }
-    if prefix.contains(['%', '?', '#', ';', '\\']) || !prefix.bytes().all(|b| b.is_ascii_graphic())
-    {
-        return Err("must be a plain path (no escapes, query, fragment or parameters)");
-    }
-    if prefix.contains("//") || prefix.split('/').any(|s| s == "." || s == "..") {
-        return Err("must not contain empty or dot segments");
-    }
-    let base = format!("{prefix}{}", provider.issuer_path());
-    if base.is_empty() {
-        return Err(
-            "must not be empty when the issuer has no path: every request would go to the provider",
-        );
-    }
-    if base == "/.well-known" || base.starts_with("/.well-known/") {
-        return Err("must not open paths under /.well-known/");
-    }
-    let resource_path = resource
-        .and_then(|r| HttpUrl::parse(r).ok())
-        .map(|url| url.path().to_string());
-    if let Some(resource_path) = resource_path
-        && (resource_path == base || resource_path.starts_with(&format!("{base}/")))
-    {
-        return Err("opens the MCP resource's own path to the provider");
-    }
-    Ok(prefix.to_string())
 }
 
 #[cfg(test)]

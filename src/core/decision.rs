@@ -2,13 +2,18 @@
 //! do, as plain data. Reading this file top to bottom is reading the request path.
 
 use super::claims::VerifiedClaims;
-use super::config::{Config, Mode, Provider, ProviderConfig};
+use super::config::{Config, Mode};
 use super::jwks::KeySet;
-use super::metadata::{ErrorCode, PRM_PREFIX, challenge, error_body};
-use super::provider::{self, IdpCall};
+use super::metadata::PRM_PREFIX;
+use super::provider::{self, IdpCall, KEYCLOAK_CERTS_PATH, Provider, ProviderConfig};
+use super::reply::{
+    ErrorCode, FIVE_MINUTES, HeaderEdits, LocalReply, challenge_reply, error_body,
+    method_not_allowed,
+};
 use super::request::Request;
 use super::token::{self, Credential, InvalidRequest, Removal};
 use super::token_cache::TokenCache;
+use super::url::is_plain_path;
 use super::verify::{self, Rejection};
 use std::sync::Arc;
 
@@ -42,21 +47,6 @@ pub enum Decision {
     FetchKeys { unknown_kid: bool },
     /// Ask the fronted identity provider, then answer with `provider::finish`.
     AskIdp(IdpCall),
-}
-
-/// Header changes for a forwarded request.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HeaderEdits {
-    pub remove: Vec<String>,
-    pub set: Vec<(String, String)>,
-}
-
-/// A locally generated response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalReply {
-    pub status: u32,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
 }
 
 /// Why the request went the way it did, for stats and logs.
@@ -139,16 +129,6 @@ pub fn route(path: &str) -> Route<'_> {
 fn well_known_suffix<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
     let rest = path.strip_prefix(prefix)?;
     (rest.is_empty() || rest.starts_with('/')).then_some(rest)
-}
-
-/// A path no server could read differently after normalisation.
-pub(crate) fn is_plain_path(path: &str) -> bool {
-    // `;` too: servers that strip path parameters read `..;` as `..`.
-    !path.contains(['%', '\\', ';'])
-        && !path.contains("//")
-        && !path
-            .split('/')
-            .any(|segment| segment == "." || segment == "..")
 }
 
 /// Decides one request. Token extraction comes first, so a request without a token never
@@ -331,37 +311,16 @@ fn without_credential(config: &Config, request: &Request, denial: Denial) -> Dec
 }
 
 fn denial_reply(config: &Config, request: &Request, denial: &Denial) -> LocalReply {
-    let metadata_url = config.metadata.metadata_url(request);
-    let scope = config.metadata.scope_hint();
-    let (status, error, body) = match denial {
-        Denial::Missing => (
-            401,
-            None,
-            error_body("unauthorized", "a bearer token is required"),
-        ),
-        Denial::InvalidRequest(why) => (
-            400,
-            Some((ErrorCode::InvalidRequest, why.description())),
-            error_body("invalid_request", why.description()),
-        ),
-        Denial::Token(rejection) => (
-            401,
-            Some((ErrorCode::InvalidToken, rejection.description())),
-            error_body("invalid_token", rejection.description()),
-        ),
+    let error = match denial {
+        Denial::Missing => None,
+        Denial::InvalidRequest(why) => Some((ErrorCode::InvalidRequest, why.description())),
+        Denial::Token(rejection) => Some((ErrorCode::InvalidToken, rejection.description())),
     };
-    LocalReply {
-        status,
-        headers: vec![
-            (
-                "www-authenticate".into(),
-                challenge(&metadata_url, scope, error),
-            ),
-            ("content-type".into(), "application/json".into()),
-            ("cache-control".into(), "no-store".into()),
-        ],
-        body,
-    }
+    challenge_reply(
+        &config.metadata.metadata_url(request),
+        config.metadata.scope_hint(),
+        error,
+    )
 }
 
 /// Discovery paths: the fronted provider's adapted metadata and registration, or a plain
@@ -374,26 +333,21 @@ fn discovery(config: &Config, request: &Request, suffix: &str) -> Decision {
         };
     };
     if suffix.ends_with(provider::REGISTRATION_SUFFIX) {
-        return match provider::registration_call(config, provider_config) {
+        return match provider::registration_call(provider_config) {
             Some(call) if request.method == "POST" => Decision::AskIdp(call),
-            Some(_) => method_not_allowed("POST"),
-            None => Decision::Respond {
-                reply: LocalReply {
-                    status: 404,
-                    headers: vec![("content-type".into(), "application/json".into())],
-                    body: error_body("not_found", "registration is not offered by this gateway"),
-                },
-                outcome: Outcome::Public,
-            },
+            Some(_) => public(method_not_allowed("POST")),
+            None => public(LocalReply::json(
+                404,
+                error_body("not_found", "registration is not offered by this gateway"),
+            )),
         };
     }
     if request.method != "GET" && request.method != "HEAD" {
-        return method_not_allowed("GET, HEAD");
+        return public(method_not_allowed("GET, HEAD"));
     }
     Decision::AskIdp(provider::metadata_call(
-        config,
         provider_config,
-        request,
+        config.metadata.origin_for(request),
         suffix,
     ))
 }
@@ -406,82 +360,49 @@ fn serves_jwks(provider: &ProviderConfig, path: &str) -> bool {
     }
     provider.kind == Provider::Keycloak
         && path
-            .strip_suffix("/protocol/openid-connect/certs")
+            .strip_suffix(KEYCLOAK_CERTS_PATH)
             .is_some_and(|realm| realm == provider.issuer_path())
 }
 
 fn jwks_reply(request: &Request, keys: KeyState<'_>) -> Decision {
     let reply = match keys {
-        _ if request.method != "GET" && request.method != "HEAD" => {
-            return method_not_allowed("GET, HEAD");
-        }
+        _ if request.method != "GET" && request.method != "HEAD" => method_not_allowed("GET, HEAD"),
         KeyState::Ready { keys, .. } => LocalReply {
             status: 200,
-            headers: vec![
-                ("content-type".into(), "application/jwk-set+json".into()),
-                ("access-control-allow-origin".into(), "*".into()),
-                ("cache-control".into(), "max-age=300".into()),
-            ],
+            headers: vec![("content-type".into(), "application/jwk-set+json".into())],
             body: keys.public_document(),
-        },
+        }
+        .public()
+        .with("cache-control", FIVE_MINUTES),
         KeyState::Missing { may_fetch: true } => return Decision::FetchKeys { unknown_kid: false },
-        KeyState::Missing { may_fetch: false } => LocalReply {
-            status: 503,
-            headers: vec![
-                ("content-type".into(), "application/json".into()),
-                ("retry-after".into(), "5".into()),
-            ],
-            body: error_body(
+        KeyState::Missing { may_fetch: false } => LocalReply::json(
+            503,
+            error_body(
                 "temporarily_unavailable",
                 "signing keys are not available yet",
             ),
-        },
+        )
+        .with("retry-after", "5"),
     };
-    Decision::Respond {
-        reply,
-        outcome: Outcome::Public,
-    }
+    public(reply)
 }
 
-fn method_not_allowed(allow: &str) -> Decision {
+fn public(reply: LocalReply) -> Decision {
     Decision::Respond {
-        reply: LocalReply {
-            status: 405,
-            headers: vec![
-                ("allow".into(), allow.to_string()),
-                ("content-type".into(), "application/json".into()),
-            ],
-            body: error_body("method_not_allowed", "method not allowed here"),
-        },
+        reply,
         outcome: Outcome::Public,
     }
 }
 
 fn metadata_reply(config: &Config, request: &Request, suffix: &str) -> Decision {
-    let reply = if request.method == "GET" || request.method == "HEAD" {
-        LocalReply {
-            status: 200,
-            headers: vec![
-                ("content-type".into(), "application/json".into()),
-                ("access-control-allow-origin".into(), "*".into()),
-                ("cache-control".into(), "max-age=300".into()),
-            ],
-            body: config.metadata.document(request, suffix),
-        }
-    } else {
-        LocalReply {
-            status: 405,
-            headers: vec![
-                ("allow".into(), "GET, HEAD".into()),
-                ("content-type".into(), "application/json".into()),
-            ],
-            body: error_body("method_not_allowed", "use GET"),
-        }
-    };
-    Decision::Respond {
-        reply,
-        outcome: Outcome::Public,
+    if request.method != "GET" && request.method != "HEAD" {
+        return public(method_not_allowed("GET, HEAD"));
     }
+    public(
+        LocalReply::json(200, config.metadata.document(request, suffix))
+            .public()
+            .with("cache-control", FIVE_MINUTES),
+    )
 }
 
 #[cfg(test)]

@@ -1,18 +1,14 @@
-//! What the filter says to clients: the RFC 9728 protected-resource metadata document, the
-//! RFC 6750 `WWW-Authenticate` challenge, and JSON error bodies.
+//! The RFC 9728 protected-resource metadata document (`resourceMetadata`), and the
+//! `resource_metadata` URL that challenges point to.
 
 use serde_json::{Map, Value, json};
 
-use super::config::ConfigError;
-use super::provider::gateway_issuer;
+use super::error::ConfigError;
+use super::reply::{OFFLINE_ACCESS, is_scope_token};
 use super::request::Request;
-use super::url::HttpUrl;
+use super::url::{HttpUrl, gateway_issuer, percent_encode, url_safe};
 
 /// The well-known prefix of RFC 9728.
-/// Never advertised, challenged for or required by a protected resource (MCP 2026-07-28):
-/// refresh tokens are not a resource requirement.
-pub const OFFLINE_ACCESS: &str = "offline_access";
-
 pub const PRM_PREFIX: &str = "/.well-known/oauth-protected-resource";
 /// The MCP authorization spec revision the document advertises unless configured otherwise.
 const MCP_PROTOCOL_VERSION: &str = "2025-06-18";
@@ -145,8 +141,8 @@ impl ResourceMetadata {
         // neither can end the quoted `resource_metadata` value.
         format!(
             "{}{PRM_PREFIX}{}",
-            url_safe(&self.origin_for(request)),
-            url_safe(suffix)
+            percent_encode(&self.origin_for(request), url_safe),
+            percent_encode(suffix, url_safe)
         )
     }
 
@@ -156,7 +152,7 @@ impl ResourceMetadata {
             return document.clone();
         }
         let origin = request.external_origin();
-        let resource = format!("{origin}{}", url_safe(suffix));
+        let resource = format!("{origin}{}", percent_encode(suffix, url_safe));
         self.render(&resource)
     }
 
@@ -185,18 +181,9 @@ fn scope_list(value: &Value, path: &str) -> Result<String, ConfigError> {
     let items = value.as_array().ok_or_else(bad)?;
     let scopes = items
         .iter()
-        .map(|item| {
-            item.as_str()
-                .filter(|s| !s.is_empty() && s.bytes().all(is_scope_byte))
-                .ok_or_else(bad)
-        })
+        .map(|item| item.as_str().filter(|s| is_scope_token(s)).ok_or_else(bad))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(scopes.join(" "))
-}
-
-/// RFC 6749 `scope-token` characters.
-fn is_scope_byte(b: u8) -> bool {
-    matches!(b, 0x21 | 0x23..=0x5b | 0x5d..=0x7e)
 }
 
 /// `scopesSupported` -> `scopes_supported`; keys already in snake_case are unchanged.
@@ -213,79 +200,10 @@ fn snake_case(key: &str) -> String {
     out
 }
 
-/// Percent-encodes what must not appear raw in a URL inside a quoted header value or JSON.
-fn url_safe(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for b in path.bytes() {
-        if b.is_ascii_graphic()
-            && !matches!(
-                b,
-                b'"' | b'\\' | b'<' | b'>' | b'`' | b'{' | b'}' | b'^' | b'|'
-            )
-        {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// RFC 6750 error codes used in challenges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    InvalidRequest,
-    InvalidToken,
-    InsufficientScope,
-}
-
-impl ErrorCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidRequest => "invalid_request",
-            Self::InvalidToken => "invalid_token",
-            Self::InsufficientScope => "insufficient_scope",
-        }
-    }
-}
-
-/// `Bearer [error="..", error_description="..", ]resource_metadata="..."[, scope=".."]`.
-/// Without an error code (no credential presented) there is no `error` attribute (RFC 6750 3.1).
-pub fn challenge(
-    metadata_url: &str,
-    scope: Option<&str>,
-    error: Option<(ErrorCode, &str)>,
-) -> String {
-    let mut value = String::from("Bearer ");
-    if let Some((code, description)) = error {
-        value.push_str(&format!(
-            "error=\"{}\", error_description=\"{}\", ",
-            code.as_str(),
-            quoted_safe(description)
-        ));
-    }
-    value.push_str(&format!("resource_metadata=\"{metadata_url}\""));
-    if let Some(scope) = scope {
-        value.push_str(&format!(", scope=\"{scope}\""));
-    }
-    value
-}
-
-/// RFC 6750 limits `error_description` to printable ASCII without `"` and `\`.
-fn quoted_safe(text: &str) -> String {
-    text.chars()
-        .filter(|c| matches!(*c, ' '..='~') && *c != '"' && *c != '\\')
-        .collect()
-}
-
-/// `{"error": .., "error_description": ..}`.
-pub fn error_body(error: &str, description: &str) -> String {
-    json!({"error": error, "error_description": description}).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::reply::{ErrorCode, challenge, error_body};
     use crate::core::testkit::ISSUER;
 
     fn metadata(raw: Value) -> ResourceMetadata {

@@ -9,10 +9,12 @@ pub mod claims;
 pub mod config;
 pub mod decision;
 pub mod discovery;
+pub mod error;
 pub mod jwks;
 pub mod metadata;
 pub mod provider;
 pub mod refresh;
+pub mod reply;
 pub mod request;
 pub mod rfc9207;
 #[cfg(test)]

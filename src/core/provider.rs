@@ -2,13 +2,16 @@
 //! metadata adapted to each provider's quirks, and client registration, so MCP clients that
 //! only speak RFC 8414 / RFC 7591 can log in. Pure functions of the upstream answers.
 
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::config::{Config, Provider, ProviderConfig};
-use super::decision::{LocalReply, is_plain_path};
-use super::metadata::error_body;
+use super::error::ConfigError;
+use super::refresh::{DEFAULT_FETCH_TIMEOUT_MS, RemoteJwks};
+use super::reply::{FIVE_MINUTES, LocalReply, NO_STORE, error_body};
 use super::request::Request;
-use super::url::HttpUrl;
+use super::url::{
+    HttpUrl, PathProblem, gateway_issuer, is_plain_path, path_problem, with_query_param,
+};
 
 /// Suffix of the gateway's client-registration path, after the authorization-server
 /// metadata path (agentgateway's layout, so its users' routes keep working).
@@ -25,6 +28,194 @@ pub const MAX_METADATA_BYTES: usize = 256 * 1024;
 pub const ROUTE_HEADER: &str = "x-mcp-authn-route";
 /// [`ROUTE_HEADER`]'s value on passage requests.
 pub const ROUTE_TO_PROVIDER: &str = "idp";
+
+/// Where Keycloak serves a realm's key set, under the issuer.
+pub const KEYCLOAK_CERTS_PATH: &str = "/protocol/openid-connect/certs";
+
+/// Identity providers the gateway fronts (section 6), each with its quirks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// OpenID discovery at `{issuer}/.well-known/openid-configuration`, registration at
+    /// `{issuer}/clients-registrations/openid-connect`, keys at `.../protocol/openid-connect/certs`.
+    Keycloak,
+    /// Needs `audience=` on the authorization endpoint to issue JWT access tokens.
+    Auth0,
+    /// A standards-following provider: RFC 8414 metadata, fronted as is.
+    Oidc,
+}
+
+impl Provider {
+    /// The upstream metadata document's path: OpenID discovery under the issuer for Keycloak
+    /// and Auth0, the RFC 8414 path-inserted form for a standard provider.
+    pub fn metadata_path(self, issuer: &HttpUrl) -> String {
+        // Not `ProviderConfig::issuer_path`: the config calls this before a provider exists.
+        let issuer_path = issuer.path().trim_end_matches('/');
+        match self {
+            Self::Keycloak | Self::Auth0 => {
+                format!("{issuer_path}/.well-known/openid-configuration")
+            }
+            Self::Oidc => format!("/.well-known/oauth-authorization-server{issuer_path}"),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Keycloak => "keycloak",
+            Self::Auth0 => "auth0",
+            Self::Oidc => "oidc",
+        }
+    }
+}
+
+/// The fronted identity provider: which one, and how the filter reaches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderConfig {
+    pub kind: Provider,
+    /// The Envoy cluster for metadata and registration calls (default: `jwks.cluster`).
+    pub cluster: String,
+    /// The issuer as a URL, to derive the provider's endpoints.
+    pub issuer: HttpUrl,
+    /// `gatewayPrefix`: the gateway serves the provider's `{issuer path}/...` under
+    /// `{prefix}{issuer path}/...` (`""` for no prefix), rewriting `:path` and routing it to
+    /// the provider. `None`: the provider is reached directly.
+    pub gateway_prefix: Option<String>,
+    /// The issuer exactly as configured: what the provider writes into `iss` (RFC 9207).
+    pub issuer_id: String,
+    /// The gateway's issuer when `resourceMetadata.resource` fixes it.
+    pub gateway_issuer: Option<String>,
+    /// `clientId`: registration is answered locally with this pre-registered client.
+    pub client_id: Option<String>,
+    /// The first audience, which Auth0's authorization endpoint must name.
+    pub audience: Option<String>,
+    /// Timeout of the calls to the provider: the JWKS fetch's, or its default for inline keys.
+    pub timeout_ms: u64,
+}
+
+/// `provider.<kind>` as written.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProviderOptions {
+    #[serde(default)]
+    cluster: Option<String>,
+    #[serde(default)]
+    gateway_prefix: Option<String>,
+}
+
+impl ProviderOptions {
+    /// The cluster named for the provider, if any (it also reaches discovered keys).
+    pub fn cluster(&self) -> Option<&str> {
+        self.cluster.as_deref()
+    }
+}
+
+impl ProviderConfig {
+    /// Validates `provider.<kind>`. `remote`: the remote key source, whose cluster and timeout
+    /// the provider calls share unless it names its own cluster.
+    pub fn from_config(
+        kind: Provider,
+        options: ProviderOptions,
+        issuer: &str,
+        remote: Option<&RemoteJwks>,
+        resource: Option<&str>,
+        client_id: Option<String>,
+        audience: Option<&str>,
+    ) -> Result<Self, ConfigError> {
+        let path = format!("provider.{}", kind.name());
+        let issuer_id = issuer.to_string();
+        let issuer = HttpUrl::parse(issuer).map_err(|m| {
+            ConfigError::new(
+                "issuer",
+                format!("{m} (a fronted provider needs a URL issuer)"),
+            )
+        })?;
+        let cluster = match (options.cluster, remote) {
+            (Some(c), _) if c.is_empty() => {
+                return Err(ConfigError::new(
+                    format!("{path}.cluster"),
+                    "must not be empty",
+                ));
+            }
+            (Some(c), _) => c,
+            (None, Some(remote)) => remote.cluster.clone(),
+            (None, None) => {
+                return Err(ConfigError::new(
+                    format!("{path}.cluster"),
+                    "required: the Envoy cluster that reaches the provider (jwks is inline)",
+                ));
+            }
+        };
+        let mut provider = ProviderConfig {
+            kind,
+            cluster,
+            issuer,
+            gateway_prefix: None,
+            issuer_id,
+            gateway_issuer: resource.map(gateway_issuer),
+            client_id,
+            audience: audience.map(str::to_string),
+            timeout_ms: remote.map_or(DEFAULT_FETCH_TIMEOUT_MS, |r| r.timeout_ms),
+        };
+        if let Some(prefix) = options.gateway_prefix {
+            let field = format!("{path}.gatewayPrefix");
+            provider.gateway_prefix = Some(
+                gateway_prefix(&prefix, &provider, resource)
+                    .map_err(|m| ConfigError::new(field, m))?,
+            );
+        }
+        Ok(provider)
+    }
+
+    /// The issuer's path without a trailing slash (`""` for an issuer at the origin).
+    pub fn issuer_path(&self) -> &str {
+        self.issuer.path().trim_end_matches('/')
+    }
+}
+
+/// Checks `gatewayPrefix` and returns it without a trailing slash. The gateway paths it opens
+/// must be plain, outside `/.well-known/`, and must not cover the MCP resource.
+fn gateway_prefix(
+    prefix: &str,
+    provider: &ProviderConfig,
+    resource: Option<&str>,
+) -> Result<String, &'static str> {
+    let prefix = prefix.trim_end_matches('/');
+    if resource.is_none() {
+        // The gateway's issuer, written into authorization responses (RFC 9207), must not
+        // depend on the request.
+        return Err("needs resourceMetadata.resource, which names the gateway's issuer");
+    }
+    if !prefix.is_empty() && !prefix.starts_with('/') {
+        return Err("must be a path starting with /");
+    }
+    let problem = path_problem(prefix);
+    if problem == Some(PathProblem::Escape)
+        || prefix.contains(['?', '#'])
+        || !prefix.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err("must be a plain path (no escapes, query, fragment or parameters)");
+    }
+    if problem == Some(PathProblem::Segment) {
+        return Err("must not contain empty or dot segments");
+    }
+    let base = format!("{prefix}{}", provider.issuer_path());
+    if base.is_empty() {
+        return Err(
+            "must not be empty when the issuer has no path: every request would go to the provider",
+        );
+    }
+    if base == "/.well-known" || base.starts_with("/.well-known/") {
+        return Err("must not open paths under /.well-known/");
+    }
+    let resource_path = resource
+        .and_then(|r| HttpUrl::parse(r).ok())
+        .map(|url| url.path().to_string());
+    if let Some(resource_path) = resource_path
+        && (resource_path == base || resource_path.starts_with(&format!("{base}/")))
+    {
+        return Err("opens the MCP resource's own path to the provider");
+    }
+    Ok(prefix.to_string())
+}
 
 /// The gateway's own URLs, as the client that asked sees the gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,38 +249,14 @@ pub struct IdpCall {
     pub path: String,
     /// The client's request body must be read first (and, upstream, sent along).
     pub needs_body: bool,
-}
-
-/// The gateway's issuer identifier for a resource: the resource URL without query or trailing
-/// slash, so its RFC 8414 metadata lives at `/.well-known/oauth-authorization-server{path}`.
-pub fn gateway_issuer(resource: &str) -> String {
-    let without_query = resource.split(['?', '#']).next().unwrap_or(resource);
-    without_query.trim_end_matches('/').to_string()
-}
-
-/// The upstream metadata document's path: OpenID discovery under the issuer for Keycloak and
-/// Auth0, the RFC 8414 path-inserted form for a standard provider.
-pub fn upstream_metadata_path(kind: Provider, issuer: &HttpUrl) -> String {
-    // Not `ProviderConfig::issuer_path`: the config calls this before a provider exists.
-    let issuer_path = issuer.path().trim_end_matches('/');
-    match kind {
-        Provider::Keycloak | Provider::Auth0 => {
-            format!("{issuer_path}/.well-known/openid-configuration")
-        }
-        Provider::Oidc => format!("/.well-known/oauth-authorization-server{issuer_path}"),
-    }
+    pub timeout_ms: u64,
 }
 
 /// Plans the call for a metadata request at `/.well-known/...{suffix}`.
-pub fn metadata_call(
-    config: &Config,
-    provider: &ProviderConfig,
-    request: &Request,
-    suffix: &str,
-) -> IdpCall {
-    let origin = config.metadata.origin_for(request);
-    let gateway_issuer = match config.metadata.resource() {
-        Some(resource) => gateway_issuer(resource),
+/// `origin`: the gateway's, as the client sees it.
+pub fn metadata_call(provider: &ProviderConfig, origin: String, suffix: &str) -> IdpCall {
+    let gateway_issuer = match &provider.gateway_issuer {
+        Some(issuer) => issuer.clone(),
         None => gateway_issuer(&format!("{origin}{suffix}")),
     };
     let registration_url = format!(
@@ -105,15 +272,16 @@ pub fn metadata_call(
         cluster: provider.cluster.clone(),
         method: "GET",
         authority: provider.issuer.authority.clone(),
-        path: upstream_metadata_path(provider.kind, &provider.issuer),
+        path: provider.kind.metadata_path(&provider.issuer),
         needs_body: false,
+        timeout_ms: provider.timeout_ms,
     }
 }
 
 /// Plans a registration: local with `clientId`, forwarded for Keycloak, refused otherwise
 /// (`None`: the provider's own registration endpoint is advertised unchanged).
-pub fn registration_call(config: &Config, provider: &ProviderConfig) -> Option<IdpCall> {
-    let kind = match (&config.client_id, provider.kind) {
+pub fn registration_call(provider: &ProviderConfig) -> Option<IdpCall> {
+    let kind = match (&provider.client_id, provider.kind) {
         (Some(client_id), _) => IdpCallKind::LocalRegistration {
             client_id: client_id.clone(),
         },
@@ -128,6 +296,7 @@ pub fn registration_call(config: &Config, provider: &ProviderConfig) -> Option<I
         authority: provider.issuer.authority.clone(),
         path: format!("{issuer_path}/clients-registrations/openid-connect"),
         needs_body: true,
+        timeout_ms: provider.timeout_ms,
     })
 }
 
@@ -146,7 +315,7 @@ pub enum IdpAnswer<'a> {
 
 /// Turns the provider's answer into the reply for the client.
 pub fn finish(
-    config: &Config,
+    provider: Option<&ProviderConfig>,
     kind: &IdpCallKind,
     answer: IdpAnswer<'_>,
     request_body: &[u8],
@@ -168,8 +337,10 @@ pub fn finish(
         IdpCallKind::Metadata(gateway) => match answer {
             IdpAnswer::Response {
                 status: 200, body, ..
-            } => match adapt_metadata(config, body, gateway) {
-                Ok(document) => json_reply(200, document),
+            } => match adapt_metadata(provider, body, gateway) {
+                Ok(document) => LocalReply::json(200, document)
+                    .public()
+                    .with("cache-control", FIVE_MINUTES),
                 Err(why) => gateway_error(502, why),
             },
             IdpAnswer::Response { .. } => {
@@ -184,16 +355,14 @@ pub fn finish(
                 body,
             } => LocalReply {
                 status,
-                headers: vec![
-                    (
-                        "content-type".into(),
-                        content_type.unwrap_or("application/json").to_string(),
-                    ),
-                    ("cache-control".into(), "no-store".into()),
-                    ("access-control-allow-origin".into(), "*".into()),
-                ],
+                headers: vec![(
+                    "content-type".into(),
+                    content_type.unwrap_or("application/json").to_string(),
+                )],
                 body: String::from_utf8_lossy(body).into_owned(),
-            },
+            }
+            .with("cache-control", NO_STORE)
+            .public(),
             IdpAnswer::Unavailable(_) => gateway_error(503, "the identity provider is unreachable"),
         },
     }
@@ -203,7 +372,7 @@ pub fn finish(
 /// move into the gateway's passage when there is one, registration goes through the gateway
 /// where it helps, and Auth0's authorization endpoint names the audience.
 pub fn adapt_metadata(
-    config: &Config,
+    provider: Option<&ProviderConfig>,
     upstream: &[u8],
     gateway: &GatewayUrls,
 ) -> Result<String, &'static str> {
@@ -213,7 +382,7 @@ pub fn adapt_metadata(
     let Ok(Value::Object(mut doc)) = serde_json::from_slice::<Value>(upstream) else {
         return Err("the identity provider's metadata is not a JSON object");
     };
-    let Some(provider) = &config.provider else {
+    let Some(provider) = provider else {
         return Err("no provider is configured");
     };
     match &provider.gateway_prefix {
@@ -227,11 +396,11 @@ pub fn adapt_metadata(
         None => {}
     }
     doc.insert("issuer".into(), json!(gateway.issuer));
-    if registration_call(config, provider).is_some() {
+    if registration_call(provider).is_some() {
         doc.insert("registration_endpoint".into(), json!(gateway.registration));
     }
     if provider.kind == Provider::Auth0
-        && let Some(audience) = config.claims.audiences.first()
+        && let Some(audience) = &provider.audience
         && let Some(Value::String(endpoint)) = doc.get("authorization_endpoint")
     {
         let endpoint = with_query_param(endpoint, "audience", audience);
@@ -292,41 +461,6 @@ fn keycloak_theme(provider: &ProviderConfig, request: &Request, own_path: &str) 
             .is_some_and(|file| !file.is_empty())
 }
 
-/// `url` with `name=value` (percent-encoded) merged into its query, replacing any earlier
-/// `name`, and keeping a fragment last.
-pub fn with_query_param(url: &str, name: &str, value: &str) -> String {
-    let (base, fragment) = match url.split_once('#') {
-        Some((base, fragment)) => (base, Some(fragment)),
-        None => (url, None),
-    };
-    let (path, query) = base.split_once('?').unwrap_or((base, ""));
-    let mut pairs: Vec<&str> = query
-        .split('&')
-        .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some(name))
-        .collect();
-    let added = format!("{}={}", percent_encode(name), percent_encode(value));
-    pairs.push(&added);
-    let mut out = format!("{path}?{}", pairs.join("&"));
-    if let Some(fragment) = fragment {
-        out.push('#');
-        out.push_str(fragment);
-    }
-    out
-}
-
-/// RFC 3986 percent-encoding of everything but unreserved characters.
-pub(crate) fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// RFC 7591 answer for a pre-registered public client: 201 with the client id and the
 /// client's own metadata echoed (`redirect_uris` above all).
 fn local_registration(client_id: &str, request_body: &[u8], now: u64) -> LocalReply {
@@ -359,55 +493,48 @@ fn local_registration(client_id: &str, request_body: &[u8], now: u64) -> LocalRe
         .entry("grant_types")
         .or_insert(json!(["authorization_code", "refresh_token"]));
     answer.entry("response_types").or_insert(json!(["code"]));
-    LocalReply {
-        status: 201,
-        headers: vec![
-            ("content-type".into(), "application/json".into()),
-            ("cache-control".into(), "no-store".into()),
-            ("access-control-allow-origin".into(), "*".into()),
-        ],
-        body: Value::Object(answer).to_string(),
-    }
+    LocalReply::json(201, Value::Object(answer).to_string())
+        .with("cache-control", NO_STORE)
+        .public()
 }
 
 fn registration_error(error: &str, description: &str) -> LocalReply {
-    LocalReply {
-        status: 400,
-        headers: vec![
-            ("content-type".into(), "application/json".into()),
-            ("cache-control".into(), "no-store".into()),
-            ("access-control-allow-origin".into(), "*".into()),
-        ],
-        body: error_body(error, description),
-    }
-}
-
-fn json_reply(status: u32, body: String) -> LocalReply {
-    LocalReply {
-        status,
-        headers: vec![
-            ("content-type".into(), "application/json".into()),
-            ("access-control-allow-origin".into(), "*".into()),
-            ("cache-control".into(), "max-age=300".into()),
-        ],
-        body,
-    }
+    LocalReply::json(400, error_body(error, description))
+        .with("cache-control", NO_STORE)
+        .public()
 }
 
 fn gateway_error(status: u32, description: &str) -> LocalReply {
-    LocalReply {
-        status,
-        headers: vec![
-            ("content-type".into(), "application/json".into()),
-            ("access-control-allow-origin".into(), "*".into()),
-            ("cache-control".into(), "no-store".into()),
-        ],
-        body: error_body("temporarily_unavailable", description),
-    }
+    LocalReply::json(status, error_body("temporarily_unavailable", description))
+        .public()
+        .with("cache-control", NO_STORE)
 }
-
 #[cfg(test)]
 mod tests {
+    use crate::core::config::Config;
+
+    /// The calls as the host makes them, from the whole config.
+    fn adapt_metadata(
+        config: &Config,
+        upstream: &[u8],
+        gateway: &GatewayUrls,
+    ) -> Result<String, &'static str> {
+        super::adapt_metadata(config.provider.as_ref(), upstream, gateway)
+    }
+
+    fn finish(
+        config: &Config,
+        kind: &IdpCallKind,
+        answer: IdpAnswer<'_>,
+        request_body: &[u8],
+        now: u64,
+    ) -> LocalReply {
+        super::finish(config.provider.as_ref(), kind, answer, request_body, now)
+    }
+
+    fn upstream_metadata_path(kind: Provider, issuer: &HttpUrl) -> String {
+        kind.metadata_path(issuer)
+    }
     use super::*;
     use crate::core::config::KeySource;
     use crate::core::decision::{Decision, KeyState, Outcome, decide};

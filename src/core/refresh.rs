@@ -5,7 +5,92 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::config::{CACHE_SECS_RANGE, RemoteJwks};
+use super::error::{ConfigError, bounded};
+use super::url::HttpUrl;
+
+/// Default of `jwks.timeoutMs`, also the provider calls' timeout when the keys are inline.
+pub const DEFAULT_FETCH_TIMEOUT_MS: u64 = 5_000;
+const FETCH_TIMEOUT_MS_RANGE: (u64, u64) = (100, 60_000);
+const DEFAULT_CACHE_SECS: u64 = 600;
+/// `Cache-Control: max-age` and `cacheDurationSeconds` are clamped into this range.
+const CACHE_SECS_RANGE: (u64, u64) = (60, 86_400);
+const DEFAULT_MIN_REFRESH_SECS: u64 = 30;
+const MIN_REFRESH_SECS_RANGE: (u64, u64) = (1, 86_400);
+
+/// A JWKS fetched through an Envoy cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteJwks {
+    pub location: JwksLocation,
+    pub cluster: String,
+    pub timeout_ms: u64,
+    pub cache_duration_secs: u64,
+    pub min_refresh_interval_secs: u64,
+}
+
+/// Where a remote JWKS is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksLocation {
+    /// A fixed URL: configured, or derived from the issuer and provider.
+    Url(HttpUrl),
+    /// The `jwks_uri` named by the provider's metadata document at `metadata`, looked up
+    /// before the first fetch and again after a fetch from it fails.
+    Discovered { metadata: HttpUrl },
+}
+
+impl JwksLocation {
+    /// For logs and `check-config`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Url(url) => url.to_string(),
+            Self::Discovered { metadata } => format!("jwks_uri of {metadata}"),
+        }
+    }
+}
+
+impl RemoteJwks {
+    /// How long a whole fetch may take: one call, or two when the URL is discovered first.
+    pub fn fetch_budget_ms(&self) -> u64 {
+        match self.location {
+            JwksLocation::Url(_) => self.timeout_ms,
+            JwksLocation::Discovered { .. } => self.timeout_ms.saturating_mul(2),
+        }
+    }
+}
+
+impl RemoteJwks {
+    /// The settings with `timeoutMs`, `cacheDurationSeconds` and `minRefreshIntervalSeconds`
+    /// bounded (`None`: the default).
+    pub fn from_config(
+        location: JwksLocation,
+        cluster: String,
+        timeout_ms: Option<u64>,
+        cache_duration_secs: Option<u64>,
+        min_refresh_interval_secs: Option<u64>,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self {
+            location,
+            cluster,
+            timeout_ms: bounded(
+                timeout_ms,
+                DEFAULT_FETCH_TIMEOUT_MS,
+                FETCH_TIMEOUT_MS_RANGE,
+                "jwks.timeoutMs",
+            )?,
+            cache_duration_secs: bounded(
+                cache_duration_secs,
+                DEFAULT_CACHE_SECS,
+                CACHE_SECS_RANGE,
+                "jwks.cacheDurationSeconds",
+            )?,
+            min_refresh_interval_secs: bounded(
+                min_refresh_interval_secs,
+                DEFAULT_MIN_REFRESH_SECS,
+                MIN_REFRESH_SECS_RANGE,
+                "jwks.minRefreshIntervalSeconds",
+            )?,
+        })
+    }
+}
 
 /// Longest wait between retries after failures: an outage costs the IdP one fetch per this
 /// interval (one worker holds the lease), and recovery takes at most this long.
@@ -121,7 +206,6 @@ pub fn max_age(cache_control: Option<&str>) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::config::JwksLocation;
     use crate::core::url::HttpUrl;
 
     const BODY: &[u8] = br#"{"keys":[]}"#;

@@ -9,9 +9,9 @@
 //! never removed; any other value (another issuer, a repeated `iss`, a bad escape) passes
 //! unchanged, so the client still sees and refuses it.
 
-use super::config::Config;
-use super::provider::{gateway_issuer, passage_path, percent_encode};
+use super::provider::{ProviderConfig, passage_path};
 use super::request::Request;
+use super::url::{percent_encode, unreserved};
 
 /// What a passage request's redirect may carry back, and what the client must see instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,13 +23,12 @@ pub struct PassageReturn {
 }
 
 /// The rewrite for a request in the provider's passage; `None` for every other request.
-pub fn passage_return(config: &Config, request: &Request) -> Option<PassageReturn> {
-    passage_path(config.provider.as_ref()?, request)?;
-    // `gatewayPrefix` requires a resource (config.rs), so the gateway's issuer is fixed.
-    let resource = config.metadata.resource()?;
+pub fn passage_return(provider: &ProviderConfig, request: &Request) -> Option<PassageReturn> {
+    passage_path(provider, request)?;
+    // `gatewayPrefix` requires a resource (provider.rs), so the gateway's issuer is fixed.
     Some(PassageReturn {
-        provider_issuer: config.claims.issuer.clone(),
-        gateway_issuer: gateway_issuer(resource),
+        provider_issuer: provider.issuer_id.clone(),
+        gateway_issuer: provider.gateway_issuer.clone()?,
     })
 }
 
@@ -61,7 +60,7 @@ impl PassageReturn {
         if form_decode(value).as_deref() != Some(self.provider_issuer.as_str()) {
             return None;
         }
-        let replaced = format!("iss={}", percent_encode(&self.gateway_issuer));
+        let replaced = format!("iss={}", percent_encode(&self.gateway_issuer, unreserved));
         let query: Vec<&str> = pairs
             .iter()
             .enumerate()
@@ -103,6 +102,12 @@ fn hex(b: u8) -> Option<u8> {
 
 #[cfg(test)]
 mod tests {
+    use crate::core::config::Config;
+
+    /// As the host asks: only with a provider configured.
+    fn passage_return(config: &Config, request: &Request) -> Option<PassageReturn> {
+        super::passage_return(config.provider.as_ref()?, request)
+    }
     use super::*;
     use serde_json::json;
 

@@ -7,8 +7,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use super::config::ClaimRules;
 use super::jwks::KeySet;
+use super::verify::ClaimRules;
 use crate::sign::SigningKey;
 
 /// Private JWKs `rsa`, `rsa2`, `rsa_small` (1024-bit) and `ec`.

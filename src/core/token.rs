@@ -1,11 +1,26 @@
 //! Credential extraction (RFC 6750 section 2): exactly one token, from the configured place.
 
-use super::config::TokenLocation;
 use super::request::Request;
 
 /// The RFC 6750 query parameter; refused unless it is the configured location, since the MCP
 /// authorization spec forbids tokens in the URI.
 const URI_QUERY_PARAM: &str = "access_token";
+
+/// Where the credential is looked for (`authorizationLocation`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenLocation {
+    /// A header (lower-case name) whose value starts with `prefix` (matched case-insensitively).
+    Header {
+        name: String,
+        prefix: String,
+    },
+    QueryParameter {
+        name: String,
+    },
+    Cookie {
+        name: String,
+    },
+}
 
 /// A token found in the request, and how to strip it before the request goes upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]

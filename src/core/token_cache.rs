@@ -6,6 +6,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::claims::VerifiedClaims;
+use super::error::{ConfigError, bounded, bounded_size};
+
+/// Defaults and bounds of `verifiedTokenCache`.
+const DEFAULT_CAPACITY: u64 = 1024;
+const CAPACITY_RANGE: (u64, u64) = (0, 65_536);
+const DEFAULT_MAX_AGE_SECS: u64 = 300;
+const MAX_AGE_RANGE: (u64, u64) = (1, 3600);
 
 /// Cache sizing, from `verifiedTokenCache` in the config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +21,29 @@ pub struct CachePolicy {
     pub capacity: usize,
     /// An entry lives at most this long, and never past the token's `exp`.
     pub max_age_secs: u64,
+}
+
+impl CachePolicy {
+    /// `verifiedTokenCache.capacity` and `.maxAgeSeconds`, bounded (`None`: the default).
+    pub fn from_config(
+        capacity: Option<u64>,
+        max_age_secs: Option<u64>,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self {
+            capacity: bounded_size(
+                capacity,
+                DEFAULT_CAPACITY,
+                CAPACITY_RANGE,
+                "verifiedTokenCache.capacity",
+            )?,
+            max_age_secs: bounded(
+                max_age_secs,
+                DEFAULT_MAX_AGE_SECS,
+                MAX_AGE_RANGE,
+                "verifiedTokenCache.maxAgeSeconds",
+            )?,
+        })
+    }
 }
 
 #[derive(Debug)]

@@ -94,6 +94,92 @@ fn canonical(uri: &str) -> Option<String> {
     ))
 }
 
+/// What could make servers read a path differently after normalisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathProblem {
+    /// `%`, `\\` or `;`: servers that decode escapes or strip path parameters read `..;` as `..`.
+    Escape,
+    /// An empty (`//`), `.` or `..` segment.
+    Segment,
+}
+
+/// The first reason `path` is not plain, if any.
+pub fn path_problem(path: &str) -> Option<PathProblem> {
+    if path.contains(['%', '\\', ';']) {
+        Some(PathProblem::Escape)
+    } else if path.contains("//") || path.split('/').any(|s| s == "." || s == "..") {
+        Some(PathProblem::Segment)
+    } else {
+        None
+    }
+}
+
+/// A path no server could read differently after normalisation.
+pub fn is_plain_path(path: &str) -> bool {
+    path_problem(path).is_none()
+}
+
+/// The gateway's issuer identifier for a resource: the resource URL without query or trailing
+/// slash, so its RFC 8414 metadata lives at `/.well-known/oauth-authorization-server{path}`.
+pub fn gateway_issuer(resource: &str) -> String {
+    let without_query = resource.split(['?', '#']).next().unwrap_or(resource);
+    without_query.trim_end_matches('/').to_string()
+}
+
+/// RFC 3986 unreserved characters: all that stays raw in a query name or value.
+pub fn unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~".contains(&b)
+}
+
+/// What may stay raw in a URL written into a quoted header value or a JSON string: printable
+/// ASCII but the quote, backslash and the characters RFC 3986 never allows.
+pub fn url_safe(b: u8) -> bool {
+    b.is_ascii_graphic()
+        && !matches!(
+            b,
+            b'"' | b'\\' | b'<' | b'>' | b'`' | b'{' | b'}' | b'^' | b'|'
+        )
+}
+
+/// Percent-encodes every byte `keep` refuses (`%XX`, upper-case hex).
+pub fn percent_encode(text: &str, keep: fn(u8) -> bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if keep(b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `url` with `name=value` (percent-encoded) merged into its query, replacing any earlier
+/// `name`, and keeping a fragment last.
+pub fn with_query_param(url: &str, name: &str, value: &str) -> String {
+    let (base, fragment) = match url.split_once('#') {
+        Some((base, fragment)) => (base, Some(fragment)),
+        None => (url, None),
+    };
+    let (path, query) = base.split_once('?').unwrap_or((base, ""));
+    let mut pairs: Vec<&str> = query
+        .split('&')
+        .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some(name))
+        .collect();
+    let added = format!(
+        "{}={}",
+        percent_encode(name, unreserved),
+        percent_encode(value, unreserved)
+    );
+    pairs.push(&added);
+    let mut out = format!("{path}?{}", pairs.join("&"));
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(fragment);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,6 @@ use serde_json::Value;
 
 use super::alg::Alg;
 use super::claims::{UniqueObject, VerifiedClaims};
-use super::config::ClaimRules;
 use super::jwks::KeySet;
 use super::url::same_resource;
 
@@ -17,6 +16,16 @@ use super::url::same_resource;
 /// that a large anonymous set, or many keys sharing one `kid`, cannot turn one request into
 /// many signature checks.
 pub const MAX_CANDIDATES: usize = 4;
+
+/// How claims are checked once the signature holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRules {
+    pub issuer: String,
+    /// Empty means the audience check was disabled explicitly.
+    pub audiences: Vec<String>,
+    pub required: Vec<String>,
+    pub clock_skew_secs: u64,
+}
 
 /// Why a presented token was refused. Each variant names the broken rule.
 #[derive(Debug, Clone, PartialEq, Eq)]

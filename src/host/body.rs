@@ -14,11 +14,11 @@ use crate::core::authz::listing::{self, ListCall, SseRewriter};
 use crate::core::authz::rules::Subject;
 use crate::core::authz::{HeaderStep, McpAuthorization, Verdict, too_large_reply};
 use crate::core::config::Config;
-use crate::core::decision::LocalReply;
 use crate::core::decision::{Decision, Outcome};
+use crate::core::reply::LocalReply;
 use crate::core::request::Request;
 
-use super::http::send;
+use super::reply::send;
 
 /// One HTTP exchange's authorization state.
 pub type Shared = Rc<RefCell<Exchange>>;
@@ -319,7 +319,7 @@ pub fn response_body(exchange: &Shared, body_size: usize, end_of_stream: bool) -
             }
             let body = read_response(body_size);
             if let Some(filtered) =
-                listing::filter_json(&inspection.authz, &inspection.subject, lists, &body)
+                listing::filter_json(inspection.authz.as_ref(), &inspection.subject, lists, &body)
             {
                 replace_response(body_size, &filtered);
             }
@@ -328,7 +328,7 @@ pub fn response_body(exchange: &Shared, body_size: usize, end_of_stream: bool) -
         ResponsePhase::Sse(inspection, rewriter) => {
             let chunk = read_response(body_size);
             let out = rewriter.push(
-                &inspection.authz,
+                inspection.authz.as_ref(),
                 &inspection.subject,
                 &chunk,
                 end_of_stream,

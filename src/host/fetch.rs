@@ -6,7 +6,7 @@ use std::time::Duration;
 use proxy_wasm::hostcalls::{dispatch_http_call, get_buffer, get_map_value};
 use proxy_wasm::types::{BufferType, MapType, Status};
 
-use crate::core::config::RemoteJwks;
+use crate::core::refresh::RemoteJwks;
 use crate::core::url::HttpUrl;
 
 /// A JWKS (or metadata document) larger than this is refused without reading it.

@@ -7,7 +7,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
-use crate::core::decision::{Decision, LocalReply, Outcome, decide};
+use crate::core::decision::{Decision, Outcome, decide};
 use crate::core::provider::{self, IdpCall};
 use crate::core::request::Request;
 use crate::core::rfc9207::{PassageReturn, passage_return};
@@ -16,6 +16,7 @@ use super::body;
 use super::fetch;
 use super::idp;
 use super::metrics;
+use super::reply::send;
 use super::worker::Worker;
 
 pub struct Http {
@@ -109,7 +110,11 @@ impl HttpContext for Http {
             );
         }
         if matches!(decision, Decision::Forward { .. }) {
-            self.passage = passage_return(&worker.config, &request);
+            self.passage = worker
+                .config
+                .provider
+                .as_ref()
+                .and_then(|provider| passage_return(provider, &request));
         }
         let prepared = body::prepare(&worker.config, &request, &decision);
         let action = carry_out(&worker, decision);
@@ -246,16 +251,6 @@ fn carry_out(worker: &Worker, decision: Decision) -> Action {
             Action::Pause
         }
     }
-}
-
-/// Sends a local reply on the current stream.
-pub(super) fn send(reply: &LocalReply) {
-    let headers: Vec<(&str, &str)> = reply
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    let _ = hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes()));
 }
 
 fn record(worker: &Worker, outcome: &Outcome) {

@@ -9,12 +9,10 @@ use proxy_wasm::hostcalls::{
 use proxy_wasm::types::{BufferType, MapType};
 
 use crate::core::config::Config;
-use crate::core::decision::LocalReply;
 use crate::core::provider::{self, IdpAnswer, IdpCall, IdpCallKind, MAX_METADATA_BYTES};
 use crate::core::refresh::max_age;
+use crate::core::reply::LocalReply;
 
-/// Provider calls share the JWKS timeout when there is one.
-const DEFAULT_TIMEOUT_MS: u64 = 5_000;
 /// Adapted metadata is recomputed per request, but the provider is asked at most this often.
 const METADATA_TTL_RANGE_SECS: (u64, u64) = (60, 3_600);
 
@@ -37,7 +35,7 @@ pub fn start(
     let now = now_ms / 1000;
     if let IdpCallKind::LocalRegistration { .. } = call.kind {
         return Started::Reply(provider::finish(
-            config,
+            config.provider.as_ref(),
             &call.kind,
             IdpAnswer::Unavailable("local"),
             body,
@@ -52,7 +50,13 @@ pub fn start(
             content_type: None,
             body: &cached,
         };
-        return Started::Reply(provider::finish(config, &call.kind, answer, body, now));
+        return Started::Reply(provider::finish(
+            config.provider.as_ref(),
+            &call.kind,
+            answer,
+            body,
+            now,
+        ));
     }
     let mut headers = vec![
         (":method", call.method),
@@ -66,17 +70,13 @@ pub fn start(
             headers.push((name.as_str(), value.as_str()));
         }
     }
-    let timeout = match &config.keys {
-        crate::core::config::KeySource::Remote(jwks) => jwks.timeout_ms,
-        crate::core::config::KeySource::Inline(_) => DEFAULT_TIMEOUT_MS,
-    };
     let body = call.needs_body.then_some(body);
     match dispatch_http_call(
         &call.cluster,
         headers,
         body,
         vec![],
-        Duration::from_millis(timeout),
+        Duration::from_millis(call.timeout_ms),
     ) {
         Ok(token) => Started::Waiting(token),
         Err(status) => {
@@ -85,7 +85,7 @@ pub fn start(
                 call.cluster
             );
             Started::Reply(provider::finish(
-                config,
+                config.provider.as_ref(),
                 &call.kind,
                 IdpAnswer::Unavailable("dispatch failed"),
                 &[],
@@ -112,7 +112,7 @@ pub fn complete(config: &Config, call: &IdpCall, body_size: usize, now_ms: u64) 
             call.path
         );
         return provider::finish(
-            config,
+            config.provider.as_ref(),
             &call.kind,
             IdpAnswer::Unavailable("no response"),
             &[],
@@ -126,7 +126,7 @@ pub fn complete(config: &Config, call: &IdpCall, body_size: usize, now_ms: u64) 
             content_type: None,
             body: b"",
         };
-        return provider::finish(config, &call.kind, answer, &[], now);
+        return provider::finish(config.provider.as_ref(), &call.kind, answer, &[], now);
     }
     let body = get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
         .ok()
@@ -144,7 +144,7 @@ pub fn complete(config: &Config, call: &IdpCall, body_size: usize, now_ms: u64) 
         content_type: content_type.as_deref(),
         body: &body,
     };
-    let reply = provider::finish(config, &call.kind, answer, &[], now);
+    let reply = provider::finish(config.provider.as_ref(), &call.kind, answer, &[], now);
     // Only metadata the filter could adapt is cached, so a bad answer is retried next time.
     if reply.status == 200 && matches!(call.kind, IdpCallKind::Metadata { .. }) {
         let cache_control = get_map_value(MapType::HttpCallResponseHeaders, "cache-control")

@@ -6,6 +6,7 @@ mod fetch;
 mod http;
 mod idp;
 mod metrics;
+mod reply;
 mod root;
 mod shared;
 mod worker;

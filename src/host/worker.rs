@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use crate::core::config::{Config, JwksLocation, KeySource, RemoteJwks};
+use crate::core::config::{Config, KeySource};
 use crate::core::decision::{Decision, KeyState, decide_cached};
 use crate::core::discovery;
 use crate::core::jwks::{KeyPolicy, KeySet};
-use crate::core::refresh::FetchState;
+use crate::core::refresh::{FetchState, JwksLocation, RemoteJwks};
 use crate::core::request::Request;
 use crate::core::token_cache::TokenCache;
 use crate::core::url::HttpUrl;

@@ -6,7 +6,6 @@
 
 use serde_json::Value;
 
-use super::McpAuthorization;
 use super::jsonrpc;
 use super::rules::{Subject, Target, TargetKind};
 use super::sse::{self, EventSplitter};
@@ -73,6 +72,12 @@ impl ListKind {
     }
 }
 
+/// Whether an item stays in a filtered list: `McpAuthorization` answers, in the parent module,
+/// so that the dependency points one way (the parent uses this module, not the reverse).
+pub trait ItemPolicy {
+    fn item_allowed(&self, subject: &Subject, target: &Target<'_>) -> bool;
+}
+
 /// A list request whose response is still to come.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListCall {
@@ -84,7 +89,7 @@ pub struct ListCall {
 /// them `"cacheScope": "private"`, and forgets the calls it answered. Returns whether
 /// anything changed.
 pub fn filter_value(
-    authz: &McpAuthorization,
+    authz: &dyn ItemPolicy,
     subject: &Subject,
     pending: &mut Vec<ListCall>,
     message: &mut Value,
@@ -102,7 +107,7 @@ pub fn filter_value(
 }
 
 fn filter_one(
-    authz: &McpAuthorization,
+    authz: &dyn ItemPolicy,
     subject: &Subject,
     pending: &mut Vec<ListCall>,
     message: &mut Value,
@@ -149,7 +154,7 @@ const PRIVATE: &str = "private";
 /// Filters a JSON response body. `None` when it is unchanged (including bodies that are not
 /// JSON: nothing in them can be a list the client would read).
 pub fn filter_json(
-    authz: &McpAuthorization,
+    authz: &dyn ItemPolicy,
     subject: &Subject,
     pending: &mut Vec<ListCall>,
     body: &[u8],
@@ -202,7 +207,7 @@ impl SseRewriter {
     /// The bytes to pass on for `chunk` (possibly fewer, when an event is incomplete).
     pub fn push(
         &mut self,
-        authz: &McpAuthorization,
+        authz: &dyn ItemPolicy,
         subject: &Subject,
         chunk: &[u8],
         end: bool,

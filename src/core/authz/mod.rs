@@ -20,12 +20,13 @@ pub mod sse;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::config::ConfigError;
-use super::decision::LocalReply;
-use super::metadata::{ErrorCode, OFFLINE_ACCESS, challenge, error_body};
+use super::error::{ConfigError, bounded_size};
+use super::reply::{
+    ErrorCode, LocalReply, NO_STORE, OFFLINE_ACCESS, challenge_reply, error_body, is_scope_token,
+};
 use headers::{Era, HEADER_MISMATCH, Mirrored, Mismatch};
 use jsonrpc::{Body, BodyError, Message};
-use listing::{ListCall, ListKind};
+use listing::{ItemPolicy, ListCall, ListKind};
 use rules::{RuleSet, Subject, Target, TargetKind, Use};
 
 /// Default and bounds of `mcpAuthorization.maxRequestBodyBytes`.
@@ -195,17 +196,17 @@ impl McpAuthorization {
             required_scopes,
             implied_scopes,
             on_insufficient_scope: raw.on_insufficient_scope,
-            max_request_body_bytes: bounded(
+            max_request_body_bytes: bounded_size(
                 raw.max_request_body_bytes,
                 DEFAULT_MAX_REQUEST_BODY_BYTES,
                 MAX_REQUEST_BODY_RANGE,
-                "maxRequestBodyBytes",
+                &format!("{PATH}.maxRequestBodyBytes"),
             )?,
-            max_list_response_bytes: bounded(
+            max_list_response_bytes: bounded_size(
                 raw.max_list_response_bytes,
                 DEFAULT_MAX_LIST_RESPONSE_BYTES,
                 MAX_LIST_RESPONSE_RANGE,
-                "maxListResponseBytes",
+                &format!("{PATH}.maxListResponseBytes"),
             )?,
         })
     }
@@ -400,6 +401,12 @@ impl McpAuthorization {
     }
 }
 
+impl ItemPolicy for McpAuthorization {
+    fn item_allowed(&self, subject: &Subject, target: &Target<'_>) -> bool {
+        McpAuthorization::item_allowed(self, subject, target)
+    }
+}
+
 /// A non-empty array of scope tokens at `path`.
 fn scope_list(value: Value, path: &str) -> Result<Vec<String>, ConfigError> {
     let error = |message: &str| ConfigError {
@@ -459,38 +466,8 @@ fn implied_scopes(raw: Map<String, Value>) -> Result<Vec<(String, Vec<String>)>,
     Ok(closed)
 }
 
-fn is_scope_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| (0x21..0x7f).contains(&b) && b != b'"' && b != b'\\')
-}
-
-fn bounded(
-    value: Option<u64>,
-    default: u64,
-    (min, max): (u64, u64),
-    field: &str,
-) -> Result<usize, ConfigError> {
-    let value = value.unwrap_or(default);
-    if (min..=max).contains(&value) {
-        Ok(usize::try_from(value).unwrap_or(usize::MAX))
-    } else {
-        Err(ConfigError {
-            path: format!("{PATH}.{field}"),
-            message: format!("must be between {min} and {max}"),
-        })
-    }
-}
-
 fn json_reply(status: u32, body: String) -> LocalReply {
-    LocalReply {
-        status,
-        headers: vec![
-            ("content-type".into(), "application/json".into()),
-            ("cache-control".into(), "no-store".into()),
-        ],
-        body,
-    }
+    LocalReply::json(status, body).with("cache-control", NO_STORE)
 }
 
 /// 413: the body is larger than `maxRequestBodyBytes`.
@@ -527,33 +504,11 @@ fn mismatch_reply(id: &Value, mismatch: &Mismatch) -> LocalReply {
 
 /// 403 `insufficient_scope` (401 with `scope=` when the caller has no token).
 fn step_up_reply(subject: &Subject, needed: &[String], metadata_url: &str) -> LocalReply {
-    let scope = needed.join(" ");
-    let (status, error, body) = if subject.authenticated() {
-        let description = "the token lacks a scope this call requires";
-        (
-            403,
-            Some((ErrorCode::InsufficientScope, description)),
-            error_body("insufficient_scope", description),
-        )
-    } else {
-        (
-            401,
-            None,
-            error_body("unauthorized", "a bearer token is required"),
-        )
-    };
-    LocalReply {
-        status,
-        headers: vec![
-            (
-                "www-authenticate".into(),
-                challenge(metadata_url, Some(&scope), error),
-            ),
-            ("content-type".into(), "application/json".into()),
-            ("cache-control".into(), "no-store".into()),
-        ],
-        body,
-    }
+    let error = subject.authenticated().then_some((
+        ErrorCode::InsufficientScope,
+        "the token lacks a scope this call requires",
+    ));
+    challenge_reply(metadata_url, Some(&needed.join(" ")), error)
 }
 
 /// agentgateway's "hide" answer, HTTP 200: `-32602 Unknown tool: <name>` for each denied

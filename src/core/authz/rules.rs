@@ -20,7 +20,7 @@ use cel::objects::Key;
 use cel::{Context, Env, ExecutionError, Program, Value as Cel};
 use serde_json::{Map, Value};
 
-use crate::core::config::ConfigError;
+use crate::core::error::ConfigError;
 
 /// Claims whose space-delimited string form is turned into a list (`.contains()` then
 /// matches whole scope tokens, as it does for the array form).

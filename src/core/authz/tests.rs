@@ -9,7 +9,7 @@ use super::rules::{Subject, Target, TargetKind};
 use super::sse::{self, EventSplitter};
 use super::*;
 use crate::core::config::Config;
-use crate::core::decision::LocalReply;
+use crate::core::reply::LocalReply;
 use crate::core::testkit::{AUDIENCE, ISSUER, jwks};
 
 const PRM: &str = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp";

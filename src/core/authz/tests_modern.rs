@@ -8,7 +8,7 @@ use super::headers::{self, Era, Mismatch};
 use super::listing::{self, ListCall, ListKind};
 use super::rules::Subject;
 use super::*;
-use crate::core::decision::LocalReply;
+use crate::core::reply::LocalReply;
 
 const PRM: &str = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp";
 const V: &str = "2026-07-28";

@@ -22,6 +22,10 @@ fi
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "no module cycle in src/ (scripts/module-cycles.py, after its self-test)"
+python3 scripts/module-cycles.py --self-test
+python3 scripts/module-cycles.py
+
 step "cargo clippy (native, the workspace, all targets)"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 
@@ -39,7 +43,7 @@ scripts/build.sh
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-ran+=("fmt" "clippy (native, wasm32)" "native tests" "wasm build")
+ran+=("fmt" "module cycles" "clippy (native, wasm32)" "native tests" "wasm build")
 
 if [[ "${SKIP_E2E:-0}" != "1" ]]; then
   step "demo check (scripts/demo.sh --check on free ports)"

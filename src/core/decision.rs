@@ -5,6 +5,7 @@ use super::claims::VerifiedClaims;
 use super::config::{Config, Mode};
 use super::jwks::KeySet;
 use super::metadata::PRM_PREFIX;
+use super::metric::Metric;
 use super::provider::{self, IdpCall, KEYCLOAK_CERTS_PATH, Provider, ProviderConfig};
 use super::reply::{
     ErrorCode, FIVE_MINUTES, HeaderEdits, LocalReply, challenge_reply, error_body,
@@ -67,6 +68,18 @@ pub enum Outcome {
     Public,
 }
 
+impl Outcome {
+    /// The counter this outcome is counted under (`None`: public paths are not counted).
+    pub fn metric(&self) -> Option<Metric> {
+        match self {
+            Self::Allowed { .. } => Some(Metric::Allowed),
+            Self::Unauthenticated { .. } => Some(Metric::PassedUnauthenticated),
+            Self::Denied(denial) => Some(denial.metric()),
+            Self::Public => None,
+        }
+    }
+}
+
 /// Why a request has no valid credential.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Denial {
@@ -76,11 +89,11 @@ pub enum Denial {
 }
 
 impl Denial {
-    /// The stat suffix: `mcp_authn.denied.<metric>`.
-    pub fn metric(&self) -> &'static str {
+    /// The counter this denial is counted under.
+    pub fn metric(&self) -> Metric {
         match self {
-            Self::Missing => "missing",
-            Self::InvalidRequest(_) => "invalid_request",
+            Self::Missing => Metric::DeniedMissing,
+            Self::InvalidRequest(_) => Metric::DeniedInvalidRequest,
             Self::Token(rejection) => rejection.metric(),
         }
     }
@@ -731,7 +744,7 @@ mod tests {
             ));
             assert_eq!(reply.status, 401, "{token}");
             assert!(
-                matches!(outcome, Outcome::Denied(Denial::Token(ref r)) if r.metric() == "malformed" || r.metric() == "unsupported_alg"),
+                matches!(outcome, Outcome::Denied(Denial::Token(ref r)) if r.metric() == Metric::DeniedMalformed || r.metric() == Metric::DeniedUnsupportedAlg),
                 "{token}: {outcome:?}"
             );
         }
@@ -1223,14 +1236,23 @@ mod tests {
 
     #[test]
     fn outcomes_name_their_metric() {
-        assert_eq!(Denial::Missing.metric(), "missing");
+        assert_eq!(Denial::Missing.metric().name(), "denied.missing");
         assert_eq!(
-            Denial::InvalidRequest(InvalidRequest::TokenInUri).metric(),
-            "invalid_request"
+            Denial::InvalidRequest(InvalidRequest::TokenInUri)
+                .metric()
+                .name(),
+            "denied.invalid_request"
         );
         assert_eq!(
-            Denial::Token(Rejection::UnknownKid("k".into())).metric(),
-            "unknown_kid"
+            Denial::Token(Rejection::UnknownKid("k".into()))
+                .metric()
+                .name(),
+            "denied.unknown_kid"
+        );
+        assert_eq!(Outcome::Public.metric(), None);
+        assert_eq!(
+            Outcome::Unauthenticated { denial: None }.metric(),
+            Some(Metric::PassedUnauthenticated)
         );
         assert_eq!(Denial::Missing.to_string(), "no credential");
     }

@@ -12,6 +12,7 @@ pub mod discovery;
 pub mod error;
 pub mod jwks;
 pub mod metadata;
+pub mod metric;
 pub mod provider;
 pub mod refresh;
 pub mod reply;

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::alg::Alg;
 use super::claims::{UniqueObject, VerifiedClaims};
 use super::jwks::KeySet;
+use super::metric::Metric;
 use super::url::same_resource;
 
 /// Keys tried per token, with or without `kid`: enough for a rotation overlap, bounded so
@@ -69,20 +70,20 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    /// The stat suffix: `mcp_authn.denied.<metric>`.
-    pub fn metric(&self) -> &'static str {
+    /// The counter this rejection is counted under.
+    pub fn metric(&self) -> Metric {
         match self {
-            Self::TooLarge { .. } | Self::Malformed(_) => "malformed",
-            Self::UnsupportedAlg(_) | Self::UnsupportedCrit(_) => "unsupported_alg",
-            Self::UnknownKid(_) | Self::NoMatchingKey(_) => "unknown_kid",
-            Self::KeyAlgMismatch { .. } | Self::BadSignature => "bad_signature",
-            Self::Expired { .. } => "expired",
-            Self::NotYetValid { .. } => "not_yet_valid",
-            Self::IssuerMismatch { .. } => "issuer",
-            Self::AudienceMismatch { .. } => "audience",
-            Self::MissingClaim(_) => "missing_claim",
-            Self::InvalidClaim { .. } => "invalid_claim",
-            Self::KeysUnavailable => "keys_unavailable",
+            Self::TooLarge { .. } | Self::Malformed(_) => Metric::DeniedMalformed,
+            Self::UnsupportedAlg(_) | Self::UnsupportedCrit(_) => Metric::DeniedUnsupportedAlg,
+            Self::UnknownKid(_) | Self::NoMatchingKey(_) => Metric::DeniedUnknownKid,
+            Self::KeyAlgMismatch { .. } | Self::BadSignature => Metric::DeniedBadSignature,
+            Self::Expired { .. } => Metric::DeniedExpired,
+            Self::NotYetValid { .. } => Metric::DeniedNotYetValid,
+            Self::IssuerMismatch { .. } => Metric::DeniedIssuer,
+            Self::AudienceMismatch { .. } => Metric::DeniedAudience,
+            Self::MissingClaim(_) => Metric::DeniedMissingClaim,
+            Self::InvalidClaim { .. } => Metric::DeniedInvalidClaim,
+            Self::KeysUnavailable => Metric::DeniedKeysUnavailable,
         }
     }
 
@@ -1382,7 +1383,7 @@ mod tests {
     fn rejections_describe_the_rule_without_token_content() {
         let rejection =
             check(&mint("rsa", &claims_with("aud", Some(json!("secret-aud"))))).unwrap_err();
-        assert_eq!(rejection.metric(), "audience");
+        assert_eq!(rejection.metric().name(), "denied.audience");
         assert_eq!(rejection.description(), "audience mismatch");
         assert!(!rejection.description().contains("secret-aud"));
         assert_eq!(
@@ -1392,6 +1393,6 @@ mod tests {
         let expired =
             check(&mint("rsa", &claims_with("exp", Some(json!(NOW - 3600))))).unwrap_err();
         assert_eq!(expired.description(), "token expired");
-        assert_eq!(expired.metric(), "expired");
+        assert_eq!(expired.metric().name(), "denied.expired");
     }
 }

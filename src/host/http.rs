@@ -8,6 +8,7 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
 use crate::core::decision::{Decision, Outcome, decide};
+use crate::core::metric::Metric;
 use crate::core::provider::{self, IdpCall};
 use crate::core::request::Request;
 use crate::core::rfc9207::{PassageReturn, passage_return};
@@ -15,7 +16,6 @@ use crate::core::rfc9207::{PassageReturn, passage_return};
 use super::body;
 use super::fetch;
 use super::idp;
-use super::metrics;
 use super::reply::send;
 use super::worker::Worker;
 
@@ -96,7 +96,7 @@ impl HttpContext for Http {
         }
         if let Decision::FetchKeys { unknown_kid } = decision {
             if unknown_kid && let Some(m) = &worker.metrics {
-                metrics::bump(m.jwks_refetch_unknown_kid);
+                m.bump(Metric::JwksRefetchUnknownKid);
             }
             if worker.wait_for_keys(self.id, request.clone(), now_ms) {
                 body::await_keys(self.id, &self.mcp, end_of_stream);

@@ -7,13 +7,14 @@ use crate::core::config::{Config, KeySource};
 use crate::core::decision::{Decision, KeyState, decide_cached};
 use crate::core::discovery;
 use crate::core::jwks::{KeyPolicy, KeySet};
+use crate::core::metric::Metric;
 use crate::core::refresh::{FetchState, JwksLocation, RemoteJwks};
 use crate::core::request::Request;
 use crate::core::token_cache::TokenCache;
 use crate::core::url::HttpUrl;
 
 use super::fetch::{self, Fetched};
-use super::metrics::{self, Metrics};
+use super::metrics::Metrics;
 use super::shared::SharedJwks;
 
 /// How long past the fetch timeout a paused request waits before it is decided anyway.
@@ -143,7 +144,7 @@ impl Worker {
         if let Some(m) = &self.metrics
             && self.token_cache.hits() != hits
         {
-            metrics::bump(m.token_cache_hit);
+            m.bump(Metric::TokenCacheHit);
         }
         decision
     }
@@ -402,7 +403,7 @@ impl RemoteKeys {
         self.shared.release(&self.owner);
         self.state = state;
         if let Some(m) = metrics {
-            metrics::bump(m.jwks_fetch_success);
+            m.bump(Metric::JwksFetchSuccess);
         }
         changed
     }
@@ -425,7 +426,7 @@ impl RemoteKeys {
         self.shared.publish(None, &self.state);
         self.shared.release(&self.owner);
         if let Some(m) = metrics {
-            metrics::bump(m.jwks_fetch_failure);
+            m.bump(Metric::JwksFetchFailure);
         }
     }
 }

@@ -210,10 +210,10 @@ fn credential_request(location: &TokenLocation, path: &str, token: &str) -> Requ
 fn report(decision: &Decision) -> ExitCode {
     match decision {
         Decision::Forward {
-            outcome: Outcome::Allowed { subject, .. },
+            outcome: Outcome::Allowed { claims },
             edits,
         } => {
-            println!("accepted: sub={}", subject.as_deref().unwrap_or("(none)"));
+            println!("accepted: sub={}", claims.subject().unwrap_or("(none)"));
             for (name, value) in &edits.set {
                 println!("  upstream header {name}: {value}");
             }

@@ -53,10 +53,8 @@ pub enum Decision {
 /// Why the request went the way it did, for stats and logs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    /// A valid token; the subject when the token names one.
+    /// A valid token, with its verified claims (for `mcpAuthorization` rules on the body).
     Allowed {
-        subject: Option<String>,
-        /// The verified claims, for `mcpAuthorization` rules on the body.
         claims: Arc<VerifiedClaims>,
     },
     /// Let through without a valid token (optional / permissive modes).
@@ -260,7 +258,6 @@ fn allowed(config: &Config, credential: Credential<'_>, claims: &Arc<VerifiedCla
     Decision::Forward {
         edits,
         outcome: Outcome::Allowed {
-            subject: claims.subject().map(str::to_string),
             claims: Arc::clone(claims),
         },
     }
@@ -608,7 +605,7 @@ mod tests {
                 E::PassCredentialRemoved => {
                     let (edits, outcome) = expect_forward(decision);
                     assert!(
-                        matches!(&outcome, Outcome::Allowed { subject, .. } if subject.as_deref() == Some(SUBJECT)),
+                        matches!(&outcome, Outcome::Allowed { claims } if claims.subject() == Some(SUBJECT)),
                         "{case}: {outcome:?}"
                     );
                     assert_eq!(edits.remove, ["authorization"], "{case}");
@@ -1269,9 +1266,9 @@ mod tests {
     fn allowed_subject(decision: Decision) -> Option<String> {
         match decision {
             Decision::Forward {
-                outcome: Outcome::Allowed { subject, .. },
+                outcome: Outcome::Allowed { claims },
                 ..
-            } => subject,
+            } => claims.subject().map(str::to_string),
             other => panic!("expected an allowed forward, got {other:?}"),
         }
     }

@@ -209,7 +209,8 @@ impl KeySet {
         serde_json::json!({ "keys": keys }).to_string()
     }
 
-    /// Whether any key carries this `kid` (to tell a rotation from a bad token).
+    /// Whether any key carries this `kid`: for tests and the `jwks` fuzz target only.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn has_kid(&self, kid: &str) -> bool {
         self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
     }

@@ -2,17 +2,22 @@
 //!
 //! Nothing here calls a proxy-wasm hostcall or reads a clock; time is a parameter.
 //! The host layer (`crate::host`, wasm32 only) and the native checker both drive it.
+//!
+//! Public: what the checker (`src/bin`), the fuzz targets, the examples and the integration
+//! tests use, and the modules only the host uses (`discovery`, `provider`, `refresh`,
+//! `rfc9207`): the host is compiled for wasm32 only, so a native build would see those as
+//! dead code. `claims` and `metric` are reached only through the types that carry them.
 
 pub mod alg;
 pub mod authz;
-pub mod claims;
+pub(crate) mod claims;
 pub mod config;
 pub mod decision;
 pub mod discovery;
 pub mod error;
 pub mod jwks;
 pub mod metadata;
-pub mod metric;
+pub(crate) mod metric;
 pub mod provider;
 pub mod refresh;
 pub mod reply;

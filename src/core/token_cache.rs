@@ -123,6 +123,7 @@ impl TokenCache {
         self.hits
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }

@@ -88,7 +88,7 @@ pub fn prepare(config: &Config, request: &Request, decision: &Decision) -> Optio
     }
     let claims = match decision {
         Decision::Forward {
-            outcome: Outcome::Allowed { claims, .. },
+            outcome: Outcome::Allowed { claims },
             ..
         } => Some(claims.as_map()),
         Decision::Forward {

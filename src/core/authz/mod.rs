@@ -395,7 +395,8 @@ impl McpAuthorization {
             && self.rules.allows(subject, target, Use::Listing)
     }
 
-    /// Whether the rules alone allow calling `target` (for tests and the benchmark).
+    /// Whether the rules alone allow calling `target`.
+    #[cfg(test)]
     pub fn rules_allow(&self, subject: &Subject, target: &Target<'_>) -> bool {
         self.rules.allows(subject, target, Use::Call)
     }

@@ -188,10 +188,6 @@ impl RuleSet {
         self.rules.is_empty()
     }
 
-    pub fn len(&self) -> usize {
-        self.rules.len()
-    }
-
     /// Converts the caller once: `claims` is `None` for a request without a valid token.
     /// `params` are the request's `Mcp-Param-*` values when its protocol version makes the
     /// server validate them; `expand` adds the scopes a token's scopes imply.

@@ -153,3 +153,87 @@ pub fn is_scope_token(s: &str) -> bool {
         && s.bytes()
             .all(|b| (0x21..0x7f).contains(&b) && b != b'"' && b != b'\\')
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_are_json() {
+        assert_eq!(
+            error_body("unauthorized", "a bearer token is required"),
+            r#"{"error":"unauthorized","error_description":"a bearer token is required"}"#
+        );
+        assert_eq!(
+            error_body("invalid_token", "quote \" here"),
+            r#"{"error":"invalid_token","error_description":"quote \" here"}"#
+        );
+    }
+
+    #[test]
+    fn challenge_replies_take_the_status_of_their_error() {
+        let url = "https://gw/.well-known/oauth-protected-resource/mcp";
+        let cases = [
+            (None, 401, "unauthorized"),
+            (
+                Some((ErrorCode::InvalidRequest, "two tokens")),
+                400,
+                "invalid_request",
+            ),
+            (
+                Some((ErrorCode::InvalidToken, "token expired")),
+                401,
+                "invalid_token",
+            ),
+            (
+                Some((ErrorCode::InsufficientScope, "needs more")),
+                403,
+                "insufficient_scope",
+            ),
+        ];
+        for (error, status, code) in cases {
+            let reply = challenge_reply(url, Some("mcp:read"), error);
+            assert_eq!(reply.status, status, "{code}");
+            assert_eq!(reply.headers[0].1, challenge(url, Some("mcp:read"), error));
+            assert_eq!(
+                reply.headers[1..],
+                [
+                    ("content-type".to_string(), "application/json".to_string()),
+                    ("cache-control".to_string(), "no-store".to_string()),
+                ]
+            );
+            let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+            assert_eq!(body["error"], code);
+        }
+    }
+
+    #[test]
+    fn every_405_is_the_same_json_with_its_allow_header() {
+        let reply = method_not_allowed("GET, HEAD");
+        assert_eq!(reply.status, 405);
+        assert_eq!(
+            reply.body,
+            r#"{"error":"method_not_allowed","error_description":"method not allowed here"}"#
+        );
+        assert!(
+            reply
+                .headers
+                .contains(&("allow".into(), "GET, HEAD".into()))
+        );
+        assert!(
+            reply
+                .headers
+                .contains(&("content-type".into(), "application/json".into()))
+        );
+    }
+
+    #[test]
+    fn scope_tokens_are_printable_ascii_without_space_quote_or_backslash() {
+        for good in ["mcp:read", "a", "!#[]~"] {
+            assert!(is_scope_token(good), "{good}");
+        }
+        for bad in ["", "a b", "a\"b", "a\\b", "é", "a\u{7f}"] {
+            assert!(!is_scope_token(bad), "{bad:?}");
+        }
+    }
+}

@@ -13,7 +13,8 @@ use super::jwks::{KeyPolicy, KeySet, MAX_RSA_BITS_LIMIT, MIN_RSA_BITS};
 use super::metadata::ResourceMetadata;
 use super::provider::{KEYCLOAK_CERTS_PATH, Provider, ProviderConfig, ProviderOptions};
 use super::refresh::{JwksLocation, RemoteJwks};
-use super::token::TokenLocation;
+use super::request::is_http_token;
+use super::token::{RawLocation, TokenLocation};
 use super::token_cache::CachePolicy;
 use super::url::HttpUrl;
 use super::verify::ClaimRules;
@@ -154,22 +155,6 @@ struct RawValidation {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-enum RawLocation {
-    Header {
-        name: String,
-        #[serde(default)]
-        prefix: Option<String>,
-    },
-    QueryParameter {
-        name: String,
-    },
-    Cookie {
-        name: String,
-    },
-}
-
-#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawClaimHeader {
     claim: String,
@@ -305,7 +290,7 @@ impl Config {
                 audiences.first().map(String::as_str),
             )?),
         };
-        let location = token_location(raw.authorization_location)?;
+        let location = TokenLocation::from_config(raw.authorization_location)?;
         let claim_headers = claim_headers(raw.claims_to_headers, &location)?;
         let token_cache = CachePolicy::from_config(
             raw.verified_token_cache.capacity,
@@ -457,41 +442,6 @@ fn derived_jwks_url(issuer: &str, provider: Option<Provider>) -> String {
     }
 }
 
-fn token_location(raw: Option<RawLocation>) -> Result<TokenLocation, ConfigError> {
-    let location = match raw {
-        None => TokenLocation::Header {
-            name: "authorization".to_string(),
-            prefix: "Bearer ".to_string(),
-        },
-        Some(RawLocation::Header { name, prefix }) => {
-            check_header_name(&name, "authorizationLocation.header.name")?;
-            TokenLocation::Header {
-                name: name.to_ascii_lowercase(),
-                prefix: prefix.unwrap_or_default(),
-            }
-        }
-        Some(RawLocation::QueryParameter { name }) => {
-            if name.is_empty() || !name.bytes().all(is_query_name_byte) {
-                return Err(ConfigError::new(
-                    "authorizationLocation.queryParameter.name",
-                    "must be a non-empty query parameter name",
-                ));
-            }
-            TokenLocation::QueryParameter { name }
-        }
-        Some(RawLocation::Cookie { name }) => {
-            if name.is_empty() || !name.bytes().all(is_token_byte) {
-                return Err(ConfigError::new(
-                    "authorizationLocation.cookie.name",
-                    "must be a non-empty cookie name",
-                ));
-            }
-            TokenLocation::Cookie { name }
-        }
-    };
-    Ok(location)
-}
-
 fn claim_headers(
     raw: Vec<RawClaimHeader>,
     location: &TokenLocation,
@@ -523,19 +473,10 @@ fn claim_headers(
 }
 
 fn check_header_name(name: &str, path: &str) -> Result<(), ConfigError> {
-    if name.is_empty() || !name.bytes().all(is_token_byte) {
+    if !is_http_token(name) {
         return Err(ConfigError::new(path, "not a valid HTTP header name"));
     }
     Ok(())
-}
-
-/// RFC 9110 `tchar`.
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-fn is_query_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~".contains(&b)
 }
 
 #[cfg(test)]

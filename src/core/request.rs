@@ -52,6 +52,14 @@ impl Request {
     }
 }
 
+/// An RFC 9110 `token` (one or more `tchar`): what header and cookie names are made of.
+pub fn is_http_token(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

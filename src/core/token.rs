@@ -1,6 +1,10 @@
 //! Credential extraction (RFC 6750 section 2): exactly one token, from the configured place.
 
-use super::request::Request;
+use serde::Deserialize;
+
+use super::error::ConfigError;
+use super::request::{Request, is_http_token};
+use super::url::unreserved;
 
 /// The RFC 6750 query parameter; refused unless it is the configured location, since the MCP
 /// authorization spec forbids tokens in the URI.
@@ -20,6 +24,66 @@ pub enum TokenLocation {
     Cookie {
         name: String,
     },
+}
+
+/// `authorizationLocation` as written.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum RawLocation {
+    Header {
+        name: String,
+        #[serde(default)]
+        prefix: Option<String>,
+    },
+    QueryParameter {
+        name: String,
+    },
+    Cookie {
+        name: String,
+    },
+}
+
+impl TokenLocation {
+    /// `authorizationLocation`, validated; the `Authorization: Bearer` header when unset.
+    pub fn from_config(raw: Option<RawLocation>) -> Result<Self, ConfigError> {
+        let location = match raw {
+            None => TokenLocation::Header {
+                name: "authorization".to_string(),
+                prefix: "Bearer ".to_string(),
+            },
+            Some(RawLocation::Header { name, prefix }) => {
+                if !is_http_token(&name) {
+                    return Err(ConfigError::new(
+                        "authorizationLocation.header.name",
+                        "not a valid HTTP header name",
+                    ));
+                }
+                TokenLocation::Header {
+                    name: name.to_ascii_lowercase(),
+                    prefix: prefix.unwrap_or_default(),
+                }
+            }
+            Some(RawLocation::QueryParameter { name }) => {
+                if name.is_empty() || !name.bytes().all(unreserved) {
+                    return Err(ConfigError::new(
+                        "authorizationLocation.queryParameter.name",
+                        "must be a non-empty query parameter name",
+                    ));
+                }
+                TokenLocation::QueryParameter { name }
+            }
+            Some(RawLocation::Cookie { name }) => {
+                if !is_http_token(&name) {
+                    return Err(ConfigError::new(
+                        "authorizationLocation.cookie.name",
+                        "must be a non-empty cookie name",
+                    ));
+                }
+                TokenLocation::Cookie { name }
+            }
+        };
+        Ok(location)
+    }
 }
 
 /// A token found in the request, and how to strip it before the request goes upstream.

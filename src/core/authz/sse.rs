@@ -92,6 +92,7 @@ impl EventSplitter {
     }
 
     /// Bytes held back (an incomplete event).
+    #[cfg(test)]
     pub fn held(&self) -> usize {
         self.buf.len()
     }

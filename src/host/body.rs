@@ -336,8 +336,12 @@ pub fn response_body(exchange: &Shared, body_size: usize, end_of_stream: bool) -
             if out != chunk {
                 replace_response(body_size, &out);
             }
-            if rewriter.dropped() > 0 {
+            if rewriter.dropped_by_last_push() > 0 {
                 log::warn!("mcp_authn: SSE event over maxListResponseBytes dropped");
+            }
+            if rewriter.done() {
+                // The list answers have passed: the rest of the stream is not read at all.
+                state.response = ResponsePhase::Pass;
             }
             Action::Continue
         }

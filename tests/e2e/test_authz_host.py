@@ -198,6 +198,7 @@ class StepUpTest(HostPathsCase):
                           "params": {"data": "y" * (2 * MAX_LIST)}}).encode()
         small = {"jsonrpc": "2.0", "method": "notifications/message", "params": {"data": "small"}}
         dropped = "SSE event over maxListResponseBytes dropped"
+        warned_before = self.stack.envoy_log().count(dropped)
 
         def rest_after_the_drop():
             harness.wait_until(lambda: dropped in self.stack.envoy_log(), 10, what="the warn line")
@@ -211,6 +212,8 @@ class StepUpTest(HostPathsCase):
         self.assertEqual(len(events), 2, events)
         self.assertEqual(events[0], small)
         self.assertEqual([t["name"] for t in events[1]["result"]["tools"]], ["echo"])
+        # Warned once, by the chunk that dropped it: not again for every chunk after it.
+        self.assertEqual(self.stack.envoy_log().count(dropped), warned_before + 1)
 
 
 class HideTest(HostPathsCase):

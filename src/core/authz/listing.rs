@@ -192,7 +192,9 @@ pub fn error_body(pending: &[ListCall], message: &str) -> Vec<u8> {
 pub struct SseRewriter {
     splitter: EventSplitter,
     pending: Vec<ListCall>,
+    /// Events dropped so far, and by the last push.
     dropped: usize,
+    dropped_by_last_push: usize,
 }
 
 impl SseRewriter {
@@ -201,6 +203,7 @@ impl SseRewriter {
             splitter: EventSplitter::new(max_event_bytes),
             pending,
             dropped: 0,
+            dropped_by_last_push: 0,
         }
     }
 
@@ -212,7 +215,8 @@ impl SseRewriter {
         chunk: &[u8],
         end: bool,
     ) -> Vec<u8> {
-        if self.pending.is_empty() && self.splitter.idle() {
+        if self.done() {
+            self.dropped_by_last_push = 0;
             return chunk.to_vec();
         }
         let mut out = Vec::with_capacity(chunk.len());
@@ -233,12 +237,25 @@ impl SseRewriter {
             }
         });
         self.dropped = self.dropped.saturating_add(dropped);
+        self.dropped_by_last_push = dropped;
         out
     }
 
     /// Events dropped for being larger than the bound.
     pub fn dropped(&self) -> usize {
         self.dropped
+    }
+
+    /// Events the last push dropped: the host warns for these, once, not for every chunk
+    /// that follows.
+    pub fn dropped_by_last_push(&self) -> usize {
+        self.dropped_by_last_push
+    }
+
+    /// Whether every list answer has passed and no event is half read: the rest of the stream
+    /// passes untouched.
+    pub fn done(&self) -> bool {
+        self.pending.is_empty() && self.splitter.idle()
     }
 
     pub fn pending(&self) -> &[ListCall] {

@@ -1293,6 +1293,34 @@ fn sse_an_event_over_the_bound_is_dropped_and_the_stream_goes_on() {
 }
 
 #[test]
+fn a_dropped_event_is_reported_by_the_push_that_dropped_it_only() {
+    // The host warns when a push dropped an event. The chunks after one oversized event (the
+    // rest of it, the list answer, later notifications) must not warn again.
+    let authz = demo();
+    let s = subject(&authz, alice());
+    let big = sse_event(
+        &json!({"jsonrpc":"2.0","method":"notifications/message","params":{"data":"x".repeat(5000)}}),
+    );
+    let answer = sse_event(&tools_result(json!(1)));
+    let ping = sse_event(&json!({"jsonrpc":"2.0","method":"ping"}));
+    let chunks: [&[u8]; 4] = [
+        &big.as_bytes()[..2000],
+        &big.as_bytes()[2000..],
+        answer.as_bytes(),
+        ping.as_bytes(),
+    ];
+    let mut rewriter = SseRewriter::new(pending_tools(json!(1)), 1024);
+    let mut reported = Vec::new();
+    for chunk in chunks {
+        rewriter.push(&authz, &s, chunk, false);
+        reported.push(rewriter.dropped_by_last_push());
+    }
+    assert_eq!(reported, [1, 0, 0, 0]);
+    assert_eq!(rewriter.dropped(), 1);
+    assert!(rewriter.done());
+}
+
+#[test]
 fn splitter_handles_cr_at_chunk_edges_and_the_end_of_stream() {
     let mut events: Vec<Vec<u8>> = Vec::new();
     let mut splitter = EventSplitter::new(1024);

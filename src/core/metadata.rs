@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 use super::error::ConfigError;
 use super::reply::{OFFLINE_ACCESS, is_scope_token};
 use super::request::Request;
-use super::url::{HttpUrl, gateway_issuer, percent_encode, url_safe};
+use super::url::{HttpUrl, gateway_issuer, percent_encode, push_percent_encoded, url_safe};
 
 /// The well-known prefix of RFC 9728.
 pub const PRM_PREFIX: &str = "/.well-known/oauth-protected-resource";
@@ -33,6 +33,8 @@ pub struct ResourceMetadata {
     scope_hint: Option<String>,
     /// The whole document when it does not depend on the request.
     static_document: Option<String>,
+    /// With a fixed resource: the challenge URL up to the request's path, made at load.
+    metadata_url_base: Option<String>,
     /// Said at load: something configured was dropped.
     pub warning: Option<String>,
 }
@@ -108,10 +110,13 @@ impl ResourceMetadata {
             fields,
             scope_hint,
             static_document: None,
+            metadata_url_base: None,
             warning,
         };
-        if let Some((text, _)) = &metadata.resource {
+        if let Some((text, url)) = &metadata.resource {
             metadata.static_document = Some(metadata.render(text));
+            let origin = percent_encode(&url.origin(), url_safe);
+            metadata.metadata_url_base = Some(format!("{origin}{PRM_PREFIX}"));
         }
         Ok(metadata)
     }
@@ -137,13 +142,22 @@ impl ResourceMetadata {
     pub fn metadata_url(&self, request: &Request) -> String {
         let path = request.path_only();
         let suffix = if path == "/" { "" } else { path };
-        // The request's authority is client-controlled too: encode it like the path, so
-        // neither can end the quoted `resource_metadata` value.
-        format!(
-            "{}{PRM_PREFIX}{}",
-            percent_encode(&self.origin_for(request), url_safe),
-            percent_encode(suffix, url_safe)
-        )
+        let mut url = match &self.metadata_url_base {
+            Some(base) => {
+                let mut url = String::with_capacity(base.len().saturating_add(suffix.len()));
+                url.push_str(base);
+                url
+            }
+            None => {
+                // The request's authority is client-controlled too: encode it like the path,
+                // so neither can end the quoted `resource_metadata` value.
+                let mut url = percent_encode(&request.external_origin(), url_safe);
+                url.push_str(PRM_PREFIX);
+                url
+            }
+        };
+        push_percent_encoded(&mut url, suffix, url_safe);
+        url
     }
 
     /// The document served at `PRM_PREFIX{suffix}`.

@@ -1,6 +1,8 @@
 //! The small slice of URL handling the filter needs: absolute http(s) URLs split into
 //! scheme, authority and path. No crate for this: the rules we need are few and strict.
 
+use std::fmt::Write as _;
+
 /// An absolute `http` or `https` URL, split at the places the filter cares about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpUrl {
@@ -144,14 +146,20 @@ pub fn url_safe(b: u8) -> bool {
 /// Percent-encodes every byte `keep` refuses (`%XX`, upper-case hex).
 pub fn percent_encode(text: &str, keep: fn(u8) -> bool) -> String {
     let mut out = String::with_capacity(text.len());
+    push_percent_encoded(&mut out, text, keep);
+    out
+}
+
+/// [`percent_encode`], appending to `out`.
+pub fn push_percent_encoded(out: &mut String, text: &str, keep: fn(u8) -> bool) {
     for b in text.bytes() {
         if keep(b) {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            // Writing to a String cannot fail.
+            let _ = write!(out, "%{b:02X}");
         }
     }
-    out
 }
 
 /// `url` with `name=value` (percent-encoded) merged into its query, replacing any earlier

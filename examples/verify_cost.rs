@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use mcp_authn::core::alg::Verifier;
 use mcp_authn::core::config::{Config, KeySource};
-use mcp_authn::core::decision::{KeyState, decide_cached};
+use mcp_authn::core::decision::{KeyState, Keys, decide};
 use mcp_authn::core::jwks::{KeyPolicy, KeySet};
 use mcp_authn::core::request::Request;
 use mcp_authn::core::token_cache::TokenCache;
@@ -91,7 +91,7 @@ fn main() {
             may_refetch: false,
         };
         matches!(
-            decide_cached(&config, black_box(&request), keys, now, &mut cache),
+            decide(&config, black_box(&request), cached(keys, &mut cache), now),
             mcp_authn::core::decision::Decision::Forward { .. }
         )
     });
@@ -105,10 +105,22 @@ fn main() {
             may_refetch: false,
         };
         !matches!(
-            decide_cached(&config, black_box(&anonymous), keys, now, &mut cache),
+            decide(
+                &config,
+                black_box(&anonymous),
+                cached(keys, &mut cache),
+                now
+            ),
             mcp_authn::core::decision::Decision::Forward { .. }
         )
     });
+}
+
+fn cached<'a>(state: KeyState<'a>, cache: &'a mut TokenCache) -> Keys<'a> {
+    Keys {
+        state,
+        cache: Some(cache),
+    }
 }
 
 fn report(name: &str, iterations: u32, mut op: impl FnMut() -> bool) {

@@ -10,7 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_authn::core::alg::PublicKey;
 use mcp_authn::core::config::{Config, Mode};
-use mcp_authn::core::decision::{Decision, KeyState, Outcome};
+use mcp_authn::core::decision::{Decision, KeyState, Outcome, Wait};
 use mcp_authn::core::jwks::KeySet;
 use mcp_authn::core::request::Request;
 use mcp_authn::core::token::TokenLocation;
@@ -160,7 +160,7 @@ fn check_allowed(config: &Config, request: &Request, edits: &mcp_authn::core::re
     match &config.location {
         TokenLocation::Header { name, .. } => {
             assert!(
-                edits.remove.contains(name),
+                edits.remove.iter().any(|n| n == name.as_str()),
                 "credential header {name} not removed: {edits:?}"
             )
         }
@@ -197,7 +197,7 @@ fn check_allowed(config: &Config, request: &Request, edits: &mcp_authn::core::re
     }
     for mapping in &config.claim_headers {
         assert!(
-            edits.remove.contains(&mapping.header),
+            edits.remove.iter().any(|n| n == mapping.header.as_str()),
             "client copy of {} kept",
             mapping.header
         );
@@ -291,12 +291,13 @@ pub fn is_safe_header_value(value: &str) -> bool {
 /// - an allowed request presents a token the reference model (`oracle`) accepts, which is
 ///   removed from where it was, and the claim headers are exactly the token's claims;
 /// - without a valid token no claim header is set;
-/// - only a fronted provider is asked (`AskIdp`), and only for authorization-server paths;
+/// - only a fronted provider is asked (`AskIdp`, or `RegisterLocally`), and only for
+///   authorization-server paths;
 /// - header edits set only safe values, except that a rewritten `:path` or `cookie` (the
 ///   credential taken out) may keep what the client sent there, and only that (a `:path` also gets shorter).
 pub fn check_decision(config: &Config, request: &Request, keys: KeyState<'_>, decision: &Decision) {
     match decision {
-        Decision::Forward { edits, outcome } => {
+        Decision::Forward { edits, outcome, .. } => {
             if config.mode == Mode::Strict {
                 assert!(
                     matches!(outcome, Outcome::Allowed { .. } | Outcome::Public),
@@ -349,12 +350,13 @@ pub fn check_decision(config: &Config, request: &Request, keys: KeyState<'_>, de
                 reply.status
             );
         }
-        Decision::FetchKeys { unknown_kid } => match keys {
+        Decision::Wait(Wait::FetchKeys { unknown_kid, .. }) => match keys {
             KeyState::Ready { may_refetch, .. } => assert!(may_refetch && *unknown_kid),
             KeyState::Missing { may_fetch } => assert!(may_fetch && !*unknown_kid),
         },
-        // Only a fronted provider is asked, and only for the authorization-server paths.
-        Decision::AskIdp(_) => {
+        // Only a fronted provider is asked (or registration answered locally), and only for
+        // the authorization-server paths.
+        Decision::Wait(Wait::AskIdp(_) | Wait::RegisterLocally { .. }) => {
             assert!(config.provider.is_some(), "AskIdp without a provider");
             let path = request.path.split('?').next().unwrap_or_default();
             assert!(
@@ -473,7 +475,12 @@ mod tests {
     fn check_decision_catches_a_credential_left_in_place() {
         let (request, config) = request(0, &signer("rsa").mint(&valid_claims()));
         let keys = key_state(0, keyset());
-        let Decision::Forward { mut edits, outcome } = decide(config, &request, keys, NOW) else {
+        let Decision::Forward {
+            mut edits,
+            outcome,
+            passage,
+        } = decide(config, &request, keys, NOW)
+        else {
             panic!()
         };
         edits.remove.clear();
@@ -481,7 +488,11 @@ mod tests {
             config,
             &request,
             keys,
-            &Decision::Forward { edits, outcome },
+            &Decision::Forward {
+                edits,
+                outcome,
+                passage,
+            },
         );
     }
 

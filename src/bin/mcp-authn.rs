@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mcp_authn::core::config::{Config, KeySource};
-use mcp_authn::core::decision::{Decision, KeyState, Outcome, decide};
+use mcp_authn::core::decision::{Decision, KeyState, Outcome, Wait, decide};
 use mcp_authn::core::jwks::KeySet;
 use mcp_authn::core::request::Request;
 use mcp_authn::core::token::TokenLocation;
@@ -212,6 +212,7 @@ fn report(decision: &Decision) -> ExitCode {
         Decision::Forward {
             outcome: Outcome::Allowed { claims },
             edits,
+            ..
         } => {
             println!("accepted: sub={}", claims.subject().unwrap_or("(none)"));
             for (name, value) in &edits.set {
@@ -234,15 +235,19 @@ fn report(decision: &Decision) -> ExitCode {
             }
             ExitCode::from(1)
         }
-        Decision::FetchKeys { .. } => {
+        Decision::Wait(Wait::FetchKeys { .. }) => {
             println!("rejected: keys unavailable");
             ExitCode::from(1)
         }
-        Decision::AskIdp(call) => {
+        Decision::Wait(Wait::AskIdp(call)) => {
             println!(
                 "answered from the identity provider: {} {}{} via cluster {}",
                 call.method, call.authority, call.path, call.cluster
             );
+            ExitCode::from(1)
+        }
+        Decision::Wait(Wait::RegisterLocally { client_id }) => {
+            println!("answered locally: a registration, with clientId {client_id}");
             ExitCode::from(1)
         }
     }

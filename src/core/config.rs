@@ -11,9 +11,11 @@ use super::authz::{McpAuthorization, RawMcpAuthorization};
 use super::error::ConfigError;
 use super::jwks::{KeyPolicy, KeySet, MAX_RSA_BITS_LIMIT, MIN_RSA_BITS};
 use super::metadata::ResourceMetadata;
-use super::provider::{KEYCLOAK_CERTS_PATH, Provider, ProviderConfig, ProviderOptions};
+use super::provider::{
+    KEYCLOAK_CERTS_PATH, Provider, ProviderConfig, ProviderOptions, ROUTE_HEADER,
+};
 use super::refresh::{JwksLocation, RemoteJwks};
-use super::request::is_http_token;
+use super::request::{HeaderName, is_http_token};
 use super::token::{RawLocation, TokenLocation};
 use super::token_cache::CachePolicy;
 use super::url::HttpUrl;
@@ -69,6 +71,9 @@ pub struct Config {
     /// What every key set (inline or fetched) accepts.
     pub key_policy: KeyPolicy,
     pub claim_headers: Vec<ClaimHeader>,
+    /// Headers removed from every forwarded request: the claim headers, and the provider route
+    /// header when a passage exists (`decision::spoof_guard`).
+    pub spoofable_headers: Vec<HeaderName>,
     pub token_cache: CachePolicy,
     pub metadata: ResourceMetadata,
     /// Accepted but risky settings, for the host to log at load.
@@ -292,6 +297,16 @@ impl Config {
         };
         let location = TokenLocation::from_config(raw.authorization_location)?;
         let claim_headers = claim_headers(raw.claims_to_headers, &location)?;
+        let mut spoofable_headers: Vec<HeaderName> = claim_headers
+            .iter()
+            .map(|m| HeaderName::from(m.header.as_str()))
+            .collect();
+        if provider
+            .as_ref()
+            .is_some_and(|p| p.gateway_prefix.is_some())
+        {
+            spoofable_headers.push(ROUTE_HEADER.into());
+        }
         let token_cache = CachePolicy::from_config(
             raw.verified_token_cache.capacity,
             raw.verified_token_cache.max_age_seconds,
@@ -317,6 +332,7 @@ impl Config {
             max_token_bytes,
             key_policy,
             claim_headers,
+            spoofable_headers,
             token_cache,
             metadata,
             warnings,

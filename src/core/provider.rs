@@ -2,6 +2,8 @@
 //! metadata adapted to each provider's quirks, and client registration, so MCP clients that
 //! only speak RFC 8414 / RFC 7591 can log in. Pure functions of the upstream answers.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -9,6 +11,7 @@ use super::error::ConfigError;
 use super::refresh::{DEFAULT_FETCH_TIMEOUT_MS, RemoteJwks};
 use super::reply::{FIVE_MINUTES, LocalReply, NO_STORE, error_body};
 use super::request::Request;
+use super::rfc9207::PassageReturn;
 use super::url::{
     HttpUrl, PathProblem, gateway_issuer, is_plain_path, path_problem, with_query_param,
 };
@@ -89,6 +92,8 @@ pub struct ProviderConfig {
     pub audience: Option<String>,
     /// Timeout of the calls to the provider: the JWKS fetch's, or its default for inline keys.
     pub timeout_ms: u64,
+    /// With a passage: how its redirects name the gateway as issuer (RFC 9207), made once.
+    pub passage: Option<Arc<PassageReturn>>,
 }
 
 /// `provider.<kind>` as written.
@@ -154,6 +159,7 @@ impl ProviderConfig {
             client_id,
             audience: audience.map(str::to_string),
             timeout_ms: remote.map_or(DEFAULT_FETCH_TIMEOUT_MS, |r| r.timeout_ms),
+            passage: None,
         };
         if let Some(prefix) = options.gateway_prefix {
             let field = format!("{path}.gatewayPrefix");
@@ -161,6 +167,11 @@ impl ProviderConfig {
                 gateway_prefix(&prefix, &provider, resource)
                     .map_err(|m| ConfigError::new(field, m))?,
             );
+            // `gatewayPrefix` requires a resource, so the gateway's issuer is fixed.
+            provider.passage = provider
+                .gateway_issuer
+                .as_deref()
+                .map(|gateway| Arc::new(PassageReturn::new(provider.issuer_id.clone(), gateway)));
         }
         Ok(provider)
     }
@@ -235,11 +246,9 @@ pub enum IdpCallKind {
     Metadata(GatewayUrls),
     /// RFC 7591 registration forwarded to the provider (Keycloak's endpoint).
     Registration,
-    /// Registration answered locally with the configured `clientId`.
-    LocalRegistration { client_id: String },
 }
 
-/// A call to the provider through its Envoy cluster (or a local answer needing the body).
+/// A call to the provider through its Envoy cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdpCall {
     pub kind: IdpCallKind,
@@ -278,19 +287,21 @@ pub fn metadata_call(provider: &ProviderConfig, origin: String, suffix: &str) ->
     }
 }
 
-/// Plans a registration: local with `clientId`, forwarded for Keycloak, refused otherwise
-/// (`None`: the provider's own registration endpoint is advertised unchanged).
+/// Whether the gateway takes registrations: answered locally with `clientId`, or forwarded
+/// to a provider that takes them (else the provider's own endpoint is advertised unchanged).
+pub fn offers_registration(provider: &ProviderConfig) -> bool {
+    provider.client_id.is_some() || registration_call(provider).is_some()
+}
+
+/// Plans a registration forwarded to the provider: Keycloak's endpoint; `None` for a provider
+/// that takes none.
 pub fn registration_call(provider: &ProviderConfig) -> Option<IdpCall> {
-    let kind = match (&provider.client_id, provider.kind) {
-        (Some(client_id), _) => IdpCallKind::LocalRegistration {
-            client_id: client_id.clone(),
-        },
-        (None, Provider::Keycloak) => IdpCallKind::Registration,
-        (None, _) => return None,
-    };
+    if provider.kind != Provider::Keycloak {
+        return None;
+    }
     let issuer_path = provider.issuer_path();
     Some(IdpCall {
-        kind,
+        kind: IdpCallKind::Registration,
         cluster: provider.cluster.clone(),
         method: "POST",
         authority: provider.issuer.authority.clone(),
@@ -318,8 +329,6 @@ pub fn finish(
     provider: Option<&ProviderConfig>,
     kind: &IdpCallKind,
     answer: IdpAnswer<'_>,
-    request_body: &[u8],
-    now: u64,
 ) -> LocalReply {
     // 502/503/504 are what Envoy answers for a provider it cannot reach or that timed out
     // (and what a provider says when it is down): the README's "down", a JSON 503, never
@@ -331,9 +340,6 @@ pub fn finish(
         other => other,
     };
     match kind {
-        IdpCallKind::LocalRegistration { client_id } => {
-            local_registration(client_id, request_body, now)
-        }
         IdpCallKind::Metadata(gateway) => match answer {
             IdpAnswer::Response {
                 status: 200, body, ..
@@ -396,7 +402,7 @@ pub fn adapt_metadata(
         None => {}
     }
     doc.insert("issuer".into(), json!(gateway.issuer));
-    if registration_call(provider).is_some() {
+    if offers_registration(provider) {
         doc.insert("registration_endpoint".into(), json!(gateway.registration));
     }
     if provider.kind == Provider::Auth0
@@ -463,7 +469,7 @@ fn keycloak_theme(provider: &ProviderConfig, request: &Request, own_path: &str) 
 
 /// RFC 7591 answer for a pre-registered public client: 201 with the client id and the
 /// client's own metadata echoed (`redirect_uris` above all).
-fn local_registration(client_id: &str, request_body: &[u8], now: u64) -> LocalReply {
+pub fn local_registration(client_id: &str, request_body: &[u8], now: u64) -> LocalReply {
     let requested = match serde_json::from_slice::<Value>(request_body) {
         Ok(Value::Object(map)) => map,
         _ => return registration_error("invalid_client_metadata", "the body is not a JSON object"),

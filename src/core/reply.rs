@@ -3,6 +3,8 @@
 
 use serde_json::json;
 
+use super::request::HeaderName;
+
 /// Never advertised, challenged for or required by a protected resource (MCP 2026-07-28):
 /// refresh tokens are not a resource requirement.
 pub const OFFLINE_ACCESS: &str = "offline_access";
@@ -44,7 +46,7 @@ impl LocalReply {
 /// Header changes for a forwarded request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HeaderEdits {
-    pub remove: Vec<String>,
+    pub remove: Vec<HeaderName>,
     pub set: Vec<(String, String)>,
 }
 

@@ -1,5 +1,7 @@
 //! A plain view of the request: pseudo-headers and the headers the core reads.
 
+use std::sync::Arc;
+
 /// What the core needs to know about a request, copied out of the host once.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Request {
@@ -58,6 +60,40 @@ pub fn is_http_token(text: &str) -> bool {
         && text
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// A header name the host removes. Names from the config are shared, not copied, per request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderName(Arc<str>);
+
+impl HeaderName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for HeaderName {
+    fn from(name: &str) -> Self {
+        Self(Arc::from(name))
+    }
+}
+
+impl From<String> for HeaderName {
+    fn from(name: String) -> Self {
+        Self(Arc::from(name))
+    }
+}
+
+impl PartialEq<str> for HeaderName {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for HeaderName {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
 }
 
 #[cfg(test)]

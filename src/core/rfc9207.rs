@@ -9,30 +9,27 @@
 //! never removed; any other value (another issuer, a repeated `iss`, a bad escape) passes
 //! unchanged, so the client still sees and refuses it.
 
-use super::provider::{ProviderConfig, passage_path};
-use super::request::Request;
 use super::url::{percent_encode, unreserved};
 
 /// What a passage request's redirect may carry back, and what the client must see instead.
+/// Made once at load (`gatewayPrefix` requires a resource, so the gateway's issuer is fixed)
+/// and shared by every passage request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PassageReturn {
     /// The provider's issuer, exactly as it writes it into `iss`.
     provider_issuer: String,
-    /// The issuer of the gateway's metadata.
-    gateway_issuer: String,
-}
-
-/// The rewrite for a request in the provider's passage; `None` for every other request.
-pub fn passage_return(provider: &ProviderConfig, request: &Request) -> Option<PassageReturn> {
-    passage_path(provider, request)?;
-    // `gatewayPrefix` requires a resource (provider.rs), so the gateway's issuer is fixed.
-    Some(PassageReturn {
-        provider_issuer: provider.issuer_id.clone(),
-        gateway_issuer: provider.gateway_issuer.clone()?,
-    })
+    /// `iss=` and the gateway's issuer, encoded for a query.
+    gateway_iss_pair: String,
 }
 
 impl PassageReturn {
+    pub fn new(provider_issuer: String, gateway_issuer: &str) -> Self {
+        Self {
+            provider_issuer,
+            gateway_iss_pair: format!("iss={}", percent_encode(gateway_issuer, unreserved)),
+        }
+    }
+
     /// The `Location` to send instead, for a 3xx answer whose query has exactly one `iss`
     /// equal to the provider's issuer; `None` leaves the answer unchanged.
     pub fn location(&self, status: u32, location: &str) -> Option<String> {
@@ -60,11 +57,16 @@ impl PassageReturn {
         if form_decode(value).as_deref() != Some(self.provider_issuer.as_str()) {
             return None;
         }
-        let replaced = format!("iss={}", percent_encode(&self.gateway_issuer, unreserved));
         let query: Vec<&str> = pairs
             .iter()
             .enumerate()
-            .map(|(i, pair)| if i == index { replaced.as_str() } else { pair })
+            .map(|(i, pair)| {
+                if i == index {
+                    self.gateway_iss_pair.as_str()
+                } else {
+                    pair
+                }
+            })
             .collect();
         let mut out = format!("{base}?{}", query.join("&"));
         if let Some(fragment) = fragment {

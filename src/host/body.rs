@@ -14,7 +14,7 @@ use crate::core::authz::listing::{self, ListCall, SseRewriter};
 use crate::core::authz::rules::Subject;
 use crate::core::authz::{HeaderStep, McpAuthorization, Verdict, too_large_reply};
 use crate::core::config::Config;
-use crate::core::decision::{Decision, Outcome};
+use crate::core::decision::{Decision, Final, Outcome};
 use crate::core::reply::LocalReply;
 use crate::core::request::Request;
 
@@ -81,7 +81,7 @@ pub fn new_exchange() -> Shared {
 /// Whether `decision` forwards a request whose body `mcpAuthorization` must read, and what
 /// reading it needs. Only `POST`s that pass authentication are inspected; without a valid token
 /// (optional / permissive modes) the rules see an empty `jwt`.
-pub fn prepare(config: &Config, request: &Request, decision: &Decision) -> Option<Prepared> {
+pub fn prepare(config: &Config, request: &Request, decision: &Final) -> Option<Prepared> {
     let authz = config.mcp_authorization.as_ref()?;
     if !authz.is_active() || request.method != "POST" {
         return None;

@@ -1,17 +1,24 @@
 //! The HTTP context: read the request, ask the core, carry out the decision.
+//!
+//! A request's headers are decided once ([`decide`]). What the decision waits for is started
+//! here: the provider or a local registration (after the body), or the keys (the request
+//! pauses, and [`resume_ready`] carries out its
+//! [`crate::core::decision::Paused::resume`]). Every final decision goes
+//! through [`carry_out`].
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
-use crate::core::decision::{Decision, Outcome, decide};
+use crate::core::decision::{Decision, Final, Outcome, Wait};
 use crate::core::metric::Metric;
 use crate::core::provider::{self, IdpCall};
 use crate::core::request::Request;
-use crate::core::rfc9207::{PassageReturn, passage_return};
+use crate::core::rfc9207::PassageReturn;
 
 use super::body;
 use super::fetch;
@@ -22,17 +29,24 @@ use super::worker::Worker;
 pub struct Http {
     id: u32,
     worker: Rc<RefCell<Worker>>,
-    /// A request answered by the identity provider, waiting for its body or the answer.
+    /// A request answered by the gateway after its body or the provider's answer.
     idp: Option<IdpWait>,
     /// `mcpAuthorization` state: the request body to inspect, list responses to filter.
     mcp: body::Shared,
     /// A request in the provider's passage: its redirect's RFC 9207 `iss` is rewritten.
-    passage: Option<PassageReturn>,
+    passage: Option<Arc<PassageReturn>>,
+}
+
+/// What answers a request the gateway replies to itself, once its body is read.
+enum Answer {
+    Provider(Box<IdpCall>),
+    LocalRegistration { client_id: String },
 }
 
 struct IdpWait {
-    call: IdpCall,
+    answer: Answer,
     client_headers: Vec<(String, String)>,
+    /// The provider call in flight.
     token: Option<u32>,
 }
 
@@ -46,24 +60,6 @@ impl Http {
             passage: None,
         }
     }
-
-    /// Starts the provider call; the request stays paused until its reply is sent.
-    fn ask_idp(&mut self, worker: &Worker, mut wait: IdpWait, body: &[u8]) -> Action {
-        match idp::start(
-            &worker.config,
-            &wait.call,
-            body,
-            &wait.client_headers,
-            now_ms(),
-        ) {
-            idp::Started::Reply(reply) => send(&reply),
-            idp::Started::Waiting(token) => {
-                wait.token = Some(token);
-                self.idp = Some(wait);
-            }
-        }
-        Action::Pause
-    }
 }
 
 impl HttpContext for Http {
@@ -73,51 +69,46 @@ impl HttpContext for Http {
         let worker_cell = Rc::clone(&self.worker);
         let mut worker = worker_cell.borrow_mut();
         worker.prepare_keys();
-        let mut decision = worker.decide_first(&request, now_ms);
-        if let Decision::AskIdp(call) = decision {
-            let wait = IdpWait {
-                call,
-                client_headers: request.headers,
-                token: None,
-            };
-            if wait.call.needs_body && !end_of_stream {
-                // Not Pause: the host turns a paused header callback into "stop all", and the
-                // body callback would never run. The body callback buffers and replies.
-                self.idp = Some(wait);
-                return Action::Continue;
-            }
-            return self.ask_idp(&worker, wait, &[]);
-        }
-        if let Decision::FetchKeys { unknown_kid: true } = decision
+        let mut decision = worker.decide(&request, now_ms);
+        if let Decision::Wait(Wait::FetchKeys {
+            unknown_kid: true, ..
+        }) = decision
             && worker.sync()
         {
             // Another worker already fetched the rotated keys.
-            decision = worker.decide_first(&request, now_ms);
+            decision = worker.decide(&request, now_ms);
         }
-        if let Decision::FetchKeys { unknown_kid } = decision {
-            if unknown_kid && let Some(m) = &worker.metrics {
-                m.bump(Metric::JwksRefetchUnknownKid);
+        let decision = match decision.into_final() {
+            Ok(decision) => decision,
+            Err(Wait::AskIdp(call)) => {
+                return self.answer_later(&worker, Answer::Provider(call), request, end_of_stream);
             }
-            if worker.wait_for_keys(self.id, request.clone(), now_ms) {
-                body::await_keys(self.id, &self.mcp, end_of_stream);
-                return Action::Pause;
+            Err(Wait::RegisterLocally { client_id }) => {
+                let answer = Answer::LocalRegistration { client_id };
+                return self.answer_later(&worker, answer, request, end_of_stream);
             }
-            decision = decide(
-                &worker.config,
-                &request,
-                worker.final_key_state(),
-                now_ms / 1000,
-            );
+            Err(Wait::FetchKeys {
+                unknown_kid,
+                paused,
+            }) => {
+                if unknown_kid && let Some(m) = &worker.metrics {
+                    m.bump(Metric::JwksRefetchUnknownKid);
+                }
+                if worker.wait_for_keys(self.id, &request, paused, now_ms) {
+                    body::await_keys(self.id, &self.mcp, end_of_stream);
+                    return Action::Pause;
+                }
+                worker.resume(paused, &request, now_ms)
+            }
+        };
+        if let Decision::Forward {
+            passage: Some(passage),
+            ..
+        } = &decision
+        {
+            self.passage = Some(Arc::clone(passage));
         }
-        if matches!(decision, Decision::Forward { .. }) {
-            self.passage = worker
-                .config
-                .provider
-                .as_ref()
-                .and_then(|provider| passage_return(provider, &request));
-        }
-        let prepared = body::prepare(&worker.config, &request, &decision);
-        let action = carry_out(&worker, decision);
+        let (action, prepared) = carry_out(&worker, &request, decision);
         body::after_headers(&self.mcp, prepared, action, end_of_stream)
     }
 
@@ -141,7 +132,7 @@ impl HttpContext for Http {
             .unwrap_or_default();
         let worker_cell = Rc::clone(&self.worker);
         let worker = worker_cell.borrow();
-        self.ask_idp(&worker, wait, &body)
+        self.answer(&worker, wait, &body)
     }
 
     fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
@@ -170,13 +161,10 @@ impl Context for Http {
         _trailers: usize,
     ) {
         if let Some(wait) = self.idp.take_if(|w| w.token == Some(token)) {
-            let worker = self.worker.borrow();
-            send(&idp::complete(
-                &worker.config,
-                &wait.call,
-                body_size,
-                now_ms(),
-            ));
+            if let Answer::Provider(call) = &wait.answer {
+                let worker = self.worker.borrow();
+                send(&idp::complete(&worker.config, call, body_size, now_ms()));
+            }
             return;
         }
         let response = fetch::read_response(body_size);
@@ -190,6 +178,123 @@ impl Context for Http {
         self.worker.borrow_mut().forget(self.id);
         body::forget(self.id);
         true
+    }
+}
+
+impl Http {
+    /// A request the gateway answers: read its body first when the answer needs it.
+    fn answer_later(
+        &mut self,
+        worker: &Worker,
+        answer: Answer,
+        request: Request,
+        end_of_stream: bool,
+    ) -> Action {
+        let needs_body = match &answer {
+            Answer::Provider(call) => call.needs_body,
+            Answer::LocalRegistration { .. } => true,
+        };
+        let wait = IdpWait {
+            answer,
+            client_headers: request.headers,
+            token: None,
+        };
+        if needs_body && !end_of_stream {
+            // Not Pause: the host turns a paused header callback into "stop all", and the
+            // body callback would never run. The body callback buffers and replies.
+            self.idp = Some(wait);
+            return Action::Continue;
+        }
+        self.answer(worker, wait, &[])
+    }
+
+    /// Answers now, or starts the provider call; the request stays paused until its reply
+    /// is sent.
+    fn answer(&mut self, worker: &Worker, mut wait: IdpWait, body: &[u8]) -> Action {
+        let now_ms = now_ms();
+        match &wait.answer {
+            Answer::LocalRegistration { client_id } => {
+                send(&provider::local_registration(
+                    client_id,
+                    body,
+                    now_ms / 1000,
+                ));
+            }
+            Answer::Provider(call) => {
+                match idp::start(&worker.config, call, body, &wait.client_headers, now_ms) {
+                    idp::Started::Reply(reply) => send(&reply),
+                    idp::Started::Waiting(token) => {
+                        wait.token = Some(token);
+                        self.idp = Some(wait);
+                    }
+                }
+            }
+        }
+        Action::Pause
+    }
+}
+
+/// Decides and resumes every paused request whose wait is over, then restores `current`
+/// as the effective context.
+pub fn resume_ready(worker: &mut Worker, now_ms: u64, current: u32) {
+    let ready = worker.take_ready(now_ms);
+    if ready.is_empty() {
+        return;
+    }
+    for pending in ready {
+        if hostcalls::set_effective_context(pending.context_id).is_err() {
+            continue;
+        }
+        let decision = worker.resume(pending.paused, &pending.request, now_ms);
+        let (action, prepared) = carry_out(worker, &pending.request, decision);
+        if body::after_keys(pending.context_id, prepared, action) {
+            let _ = hostcalls::resume_http_request();
+        }
+    }
+    let _ = hostcalls::set_effective_context(current);
+}
+
+/// Carries out a final decision on the current (effective) stream, and says what
+/// `mcpAuthorization` makes of the request's body.
+fn carry_out(
+    worker: &Worker,
+    request: &Request,
+    decision: Final,
+) -> (Action, Option<body::Prepared>) {
+    let prepared = body::prepare(&worker.config, request, &decision);
+    let action = match decision {
+        Decision::Forward { edits, outcome, .. } => {
+            for name in &edits.remove {
+                let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name.as_str(), None);
+            }
+            for (name, value) in &edits.set {
+                let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
+            }
+            record(worker, &outcome);
+            Action::Continue
+        }
+        Decision::Respond { reply, outcome } => {
+            send(&reply);
+            record(worker, &outcome);
+            Action::Pause
+        }
+        Decision::Wait(never) => match never {},
+    };
+    (action, prepared)
+}
+
+fn record(worker: &Worker, outcome: &Outcome) {
+    if let Some(m) = &worker.metrics {
+        m.count(outcome);
+    }
+    match outcome {
+        Outcome::Denied(denial) => log::debug!("mcp_authn: denied: {denial}"),
+        Outcome::Unauthenticated {
+            denial: Some(denial),
+        } => {
+            log::debug!("mcp_authn: passed unauthenticated by mode: {denial}")
+        }
+        _ => {}
     }
 }
 
@@ -224,74 +329,6 @@ fn read_request() -> Request {
         }
     }
     request
-}
-
-/// Carries out a decision on the current (effective) stream.
-fn carry_out(worker: &Worker, decision: Decision) -> Action {
-    match decision {
-        Decision::Forward { edits, outcome } => {
-            for name in &edits.remove {
-                let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None);
-            }
-            for (name, value) in &edits.set {
-                let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
-            }
-            record(worker, &outcome);
-            Action::Continue
-        }
-        Decision::Respond { reply, outcome } => {
-            send(&reply);
-            record(worker, &outcome);
-            Action::Pause
-        }
-        // Decisions for resumed requests never ask for keys or the provider (those start
-        // only from a request's own headers); stay closed if one ever does.
-        Decision::FetchKeys { .. } | Decision::AskIdp(_) => {
-            let _ = hostcalls::send_http_response(503, vec![], None);
-            Action::Pause
-        }
-    }
-}
-
-fn record(worker: &Worker, outcome: &Outcome) {
-    if let Some(m) = &worker.metrics {
-        m.count(outcome);
-    }
-    match outcome {
-        Outcome::Denied(denial) => log::debug!("mcp_authn: denied: {denial}"),
-        Outcome::Unauthenticated {
-            denial: Some(denial),
-        } => {
-            log::debug!("mcp_authn: passed unauthenticated by mode: {denial}")
-        }
-        _ => {}
-    }
-}
-
-/// Decides and resumes every paused request whose wait is over, then restores `current`
-/// as the effective context.
-pub fn resume_ready(worker: &mut Worker, now_ms: u64, current: u32) {
-    let ready = worker.take_ready(now_ms);
-    if ready.is_empty() {
-        return;
-    }
-    for pending in ready {
-        if hostcalls::set_effective_context(pending.context_id).is_err() {
-            continue;
-        }
-        let decision = decide(
-            &worker.config,
-            &pending.request,
-            worker.final_key_state(),
-            now_ms / 1000,
-        );
-        let prepared = body::prepare(&worker.config, &pending.request, &decision);
-        let action = carry_out(worker, decision);
-        if body::after_keys(pending.context_id, prepared, action) {
-            let _ = hostcalls::resume_http_request();
-        }
-    }
-    let _ = hostcalls::set_effective_context(current);
 }
 
 pub fn now_ms() -> u64 {

@@ -18,7 +18,7 @@ const METADATA_TTL_RANGE_SECS: (u64, u64) = (60, 3_600);
 
 /// How a provider call started.
 pub enum Started {
-    /// Answered at once (local registration, cached metadata, or the call could not start).
+    /// Answered at once (cached metadata, or the call could not start).
     Reply(LocalReply),
     /// Waiting for `on_http_call_response` with this token.
     Waiting(u32),
@@ -32,16 +32,6 @@ pub fn start(
     client_headers: &[(String, String)],
     now_ms: u64,
 ) -> Started {
-    let now = now_ms / 1000;
-    if let IdpCallKind::LocalRegistration { .. } = call.kind {
-        return Started::Reply(provider::finish(
-            config.provider.as_ref(),
-            &call.kind,
-            IdpAnswer::Unavailable("local"),
-            body,
-            now,
-        ));
-    }
     if let IdpCallKind::Metadata { .. } = call.kind
         && let Some(cached) = cached_metadata(call, now_ms)
     {
@@ -54,8 +44,6 @@ pub fn start(
             config.provider.as_ref(),
             &call.kind,
             answer,
-            body,
-            now,
         ));
     }
     let mut headers = vec![
@@ -88,8 +76,6 @@ pub fn start(
                 config.provider.as_ref(),
                 &call.kind,
                 IdpAnswer::Unavailable("dispatch failed"),
-                &[],
-                now,
             ))
         }
     }
@@ -104,7 +90,6 @@ pub fn complete(config: &Config, call: &IdpCall, body_size: usize, now_ms: u64) 
     let content_type = get_map_value(MapType::HttpCallResponseHeaders, "content-type")
         .ok()
         .flatten();
-    let now = now_ms / 1000;
     let Some(status) = status else {
         log::warn!(
             "mcp_authn: provider call to {}{} got no response",
@@ -115,8 +100,6 @@ pub fn complete(config: &Config, call: &IdpCall, body_size: usize, now_ms: u64) 
             config.provider.as_ref(),
             &call.kind,
             IdpAnswer::Unavailable("no response"),
-            &[],
-            now,
         );
     };
     if body_size > MAX_METADATA_BYTES {
@@ -126,7 +109,7 @@ pub fn complete(config: &Config, call: &IdpCall, body_size: usize, now_ms: u64) 
             content_type: None,
             body: b"",
         };
-        return provider::finish(config.provider.as_ref(), &call.kind, answer, &[], now);
+        return provider::finish(config.provider.as_ref(), &call.kind, answer);
     }
     let body = get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
         .ok()
@@ -144,7 +127,7 @@ pub fn complete(config: &Config, call: &IdpCall, body_size: usize, now_ms: u64) 
         content_type: content_type.as_deref(),
         body: &body,
     };
-    let reply = provider::finish(config.provider.as_ref(), &call.kind, answer, &[], now);
+    let reply = provider::finish(config.provider.as_ref(), &call.kind, answer);
     // Only metadata the filter could adapt is cached, so a bad answer is retried next time.
     if reply.status == 200 && matches!(call.kind, IdpCallKind::Metadata { .. }) {
         let cache_control = get_map_value(MapType::HttpCallResponseHeaders, "cache-control")

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::core::config::{Config, KeySource};
-use crate::core::decision::{Decision, KeyState, decide_cached};
+use crate::core::decision::{Decision, Final, KeyState, Keys, Paused, decide};
 use crate::core::discovery;
 use crate::core::jwks::{KeyPolicy, KeySet};
 use crate::core::metric::Metric;
@@ -65,6 +65,7 @@ enum FetchStart {
 pub struct Pending {
     pub context_id: u32,
     pub request: Request,
+    pub paused: Paused,
     since_ms: u64,
     deadline_ms: u64,
 }
@@ -114,7 +115,7 @@ impl Worker {
 
     /// A request's first decision: the verified-token cache answers repeats, and fetching
     /// (or refetching for an unknown `kid`) is allowed.
-    pub fn decide_first(&mut self, request: &Request, now_ms: u64) -> Decision {
+    pub fn decide(&mut self, request: &Request, now_ms: u64) -> Decision {
         let keys = match (&self.config.keys, self.remote.as_ref()) {
             (KeySource::Inline(set), _) => KeyState::Ready {
                 keys: set,
@@ -134,13 +135,11 @@ impl Worker {
             (_, None) => KeyState::Missing { may_fetch: false },
         };
         let hits = self.token_cache.hits();
-        let decision = decide_cached(
-            &self.config,
-            request,
-            keys,
-            now_ms / 1000,
-            &mut self.token_cache,
-        );
+        let keys = Keys {
+            state: keys,
+            cache: Some(&mut self.token_cache),
+        };
+        let decision = decide(&self.config, request, keys, now_ms / 1000);
         if let Some(m) = &self.metrics
             && self.token_cache.hits() != hits
         {
@@ -149,25 +148,14 @@ impl Worker {
         decision
     }
 
-    /// Keys for a decision after a fetch ended: whatever is there, no further fetching.
-    pub fn final_key_state(&self) -> KeyState<'_> {
-        match (&self.config.keys, &self.remote) {
-            (KeySource::Inline(set), _) => KeyState::Ready {
-                keys: set,
-                may_refetch: false,
-            },
-            (
-                _,
-                Some(RemoteKeys {
-                    local: Some((_, keys)),
-                    ..
-                }),
-            ) => KeyState::Ready {
-                keys,
-                may_refetch: false,
-            },
-            _ => KeyState::Missing { may_fetch: false },
-        }
+    /// Decides a request after its wait for keys, with whatever keys are there now.
+    pub fn resume(&self, paused: Paused, request: &Request, now_ms: u64) -> Final {
+        let keys = match (&self.config.keys, &self.remote) {
+            (KeySource::Inline(set), _) => Some(set.as_ref()),
+            (_, Some(remote)) => remote.local.as_ref().map(|(_, keys)| keys.as_ref()),
+            (_, None) => None,
+        };
+        paused.resume(&self.config, request, keys, now_ms / 1000)
     }
 
     /// Picks up keys another worker published. Returns whether the local keys changed.
@@ -181,7 +169,13 @@ impl Worker {
 
     /// Pauses a request until the keys arrive, starting a fetch unless one is under way
     /// (here or on another worker). Returns `false` when no fetch can happen: decide now.
-    pub fn wait_for_keys(&mut self, context_id: u32, request: Request, now_ms: u64) -> bool {
+    pub fn wait_for_keys(
+        &mut self,
+        context_id: u32,
+        request: &Request,
+        paused: Paused,
+        now_ms: u64,
+    ) -> bool {
         let Some(remote) = self.remote.as_mut() else {
             return false;
         };
@@ -189,7 +183,8 @@ impl Worker {
             FetchStart::InFlight => {
                 self.pending.push(Pending {
                     context_id,
-                    request,
+                    request: request.clone(),
+                    paused,
                     since_ms: now_ms,
                     deadline_ms: wait_deadline(now_ms, &remote.jwks),
                 });

@@ -9,14 +9,8 @@ fn adapt_metadata(
     super::adapt_metadata(config.provider.as_ref(), upstream, gateway)
 }
 
-fn finish(
-    config: &Config,
-    kind: &IdpCallKind,
-    answer: IdpAnswer<'_>,
-    request_body: &[u8],
-    now: u64,
-) -> LocalReply {
-    super::finish(config.provider.as_ref(), kind, answer, request_body, now)
+fn finish(config: &Config, kind: &IdpCallKind, answer: IdpAnswer<'_>) -> LocalReply {
+    super::finish(config.provider.as_ref(), kind, answer)
 }
 
 fn upstream_metadata_path(kind: Provider, issuer: &HttpUrl) -> String {
@@ -24,7 +18,7 @@ fn upstream_metadata_path(kind: Provider, issuer: &HttpUrl) -> String {
 }
 use super::*;
 use crate::core::config::KeySource;
-use crate::core::decision::{Decision, KeyState, Outcome, decide};
+use crate::core::decision::{Decision, KeyState, Outcome, Wait, decide};
 use crate::core::testkit::{AUDIENCE, jwks, private_jwk};
 use serde_json::json;
 
@@ -105,7 +99,7 @@ fn metadata_requests_ask_the_provider_through_its_cluster() {
         "/.well-known/oauth-authorization-server/mcp",
         "/.well-known/openid-configuration/mcp",
     ] {
-        let Decision::AskIdp(call) = ask(&config, "GET", path) else {
+        let Decision::Wait(Wait::AskIdp(call)) = ask(&config, "GET", path) else {
             panic!("{path} should ask the provider");
         };
         assert_eq!(call.cluster, "kc");
@@ -147,7 +141,7 @@ fn without_a_provider_discovery_passes_through() {
 #[test]
 fn registration_is_forwarded_for_keycloak_local_with_client_id_and_absent_otherwise() {
     let path = "/.well-known/oauth-authorization-server/mcp/client-registration";
-    let Decision::AskIdp(call) = ask(&keycloak(), "POST", path) else {
+    let Decision::Wait(Wait::AskIdp(call)) = ask(&keycloak(), "POST", path) else {
         panic!("keycloak forwards registration");
     };
     assert_eq!(call.kind, IdpCallKind::Registration);
@@ -157,14 +151,12 @@ fn registration_is_forwarded_for_keycloak_local_with_client_id_and_absent_otherw
     );
     assert!(call.needs_body);
     let local = config(json!({"auth0": {}}), json!({"clientId": "pre-registered"}));
-    let Decision::AskIdp(call) = ask(&local, "POST", path) else {
-        panic!("clientId answers registration");
-    };
     assert_eq!(
-        call.kind,
-        IdpCallKind::LocalRegistration {
+        ask(&local, "POST", path),
+        Decision::Wait(Wait::RegisterLocally {
             client_id: "pre-registered".into()
-        }
+        }),
+        "clientId answers registration"
     );
     let Decision::Respond { reply, .. } = ask(&keycloak(), "GET", path) else {
         panic!("GET registration is refused");
@@ -216,8 +208,6 @@ fn rfc9207_iss_without_a_passage_is_refused_never_advertised() {
             content_type: None,
             body: body.as_bytes(),
         },
-        b"",
-        0,
     );
     assert_eq!(reply.status, 502);
     assert!(reply.body.contains("gatewayPrefix"), "{}", reply.body);
@@ -313,7 +303,7 @@ fn bad_upstream_answers_become_gateway_errors() {
         ),
     ];
     for (answer, status) in cases {
-        let reply = finish(&config, &kind, answer, b"", 0);
+        let reply = finish(&config, &kind, answer);
         assert_eq!(reply.status, status);
         let body: Value = serde_json::from_str(&reply.body).unwrap();
         assert_eq!(body["error"], "temporarily_unavailable");
@@ -329,15 +319,13 @@ fn forwarded_registration_keeps_the_providers_status_and_body() {
         content_type: Some("application/json"),
         body: br#"{"client_id":"abc"}"#,
     };
-    let reply = finish(&keycloak(), &IdpCallKind::Registration, answer, b"{}", 0);
+    let reply = finish(&keycloak(), &IdpCallKind::Registration, answer);
     assert_eq!(reply.status, 201);
     assert_eq!(reply.body, r#"{"client_id":"abc"}"#);
     let down = finish(
         &keycloak(),
         &IdpCallKind::Registration,
         IdpAnswer::Unavailable("x"),
-        b"{}",
-        0,
     );
     assert_eq!(down.status, 503);
     let envoy_text = IdpAnswer::Response {
@@ -345,13 +333,7 @@ fn forwarded_registration_keeps_the_providers_status_and_body() {
         content_type: Some("text/plain"),
         body: b"upstream connect error or disconnect/reset before headers",
     };
-    let down = finish(
-        &keycloak(),
-        &IdpCallKind::Registration,
-        envoy_text,
-        b"{}",
-        0,
-    );
+    let down = finish(&keycloak(), &IdpCallKind::Registration, envoy_text);
     assert_eq!(down.status, 503);
     let body: Value = serde_json::from_str(&down.body).unwrap();
     assert_eq!(body["error"], "temporarily_unavailable");
@@ -359,18 +341,9 @@ fn forwarded_registration_keeps_the_providers_status_and_body() {
 
 #[test]
 fn local_registration_echoes_redirect_uris_per_rfc_7591() {
-    let kind = IdpCallKind::LocalRegistration {
-        client_id: "pre".into(),
-    };
     let body =
         br#"{"redirect_uris":["http://127.0.0.1:6274/oauth/callback"],"client_name":"Inspector"}"#;
-    let reply = finish(
-        &keycloak(),
-        &kind,
-        IdpAnswer::Unavailable("local"),
-        body,
-        1_700_000_000,
-    );
+    let reply = local_registration("pre", body, 1_700_000_000);
     assert_eq!(reply.status, 201);
     let doc: Value = serde_json::from_str(&reply.body).unwrap();
     assert_eq!(doc["client_id"], "pre");
@@ -386,7 +359,7 @@ fn local_registration_echoes_redirect_uris_per_rfc_7591() {
         br#"{"redirect_uris":[]}"#,
         br#"{"redirect_uris":[1]}"#,
     ] {
-        let reply = finish(&keycloak(), &kind, IdpAnswer::Unavailable("local"), bad, 0);
+        let reply = local_registration("pre", bad, 0);
         assert_eq!(reply.status, 400, "{}", String::from_utf8_lossy(bad));
     }
 }
@@ -427,7 +400,7 @@ fn the_gateway_serves_public_keys_only() {
             assert!(key.get(private).is_none(), "{private} must never be served");
         }
     }
-    let Decision::FetchKeys { .. } = decide(
+    let Decision::Wait(Wait::FetchKeys { .. }) = decide(
         &config,
         &request("GET", "/.well-known/jwks.json"),
         KeyState::Missing { may_fetch: true },
@@ -437,6 +410,21 @@ fn the_gateway_serves_public_keys_only() {
     };
 }
 
+#[test]
+fn a_post_to_the_key_set_is_refused_without_fetching_keys() {
+    let config = config(json!({"keycloak": {"cluster": "kc"}}), json!({}));
+    for keys in [
+        KeyState::Missing { may_fetch: true },
+        KeyState::Missing { may_fetch: false },
+    ] {
+        let decision = decide(&config, &request("POST", "/.well-known/jwks.json"), keys, 0);
+        let Decision::Respond { reply, .. } = decision else {
+            panic!("a POST to the key set is answered at once: {decision:?}");
+        };
+        assert_eq!(reply.status, 405);
+    }
+}
+
 fn passage() -> Config {
     config(json!({"keycloak": {"gatewayPrefix": "/idp/"}}), json!({}))
 }
@@ -444,7 +432,7 @@ fn passage() -> Config {
 #[test]
 fn passage_paths_go_to_the_provider_with_its_own_path() {
     let config = passage();
-    let Decision::Forward { edits, outcome } = ask(
+    let Decision::Forward { edits, outcome, .. } = ask(
         &config,
         "POST",
         "/idp/realms/mcp/protocol/openid-connect/token?a=b",

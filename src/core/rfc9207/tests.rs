@@ -1,10 +1,7 @@
-use crate::core::config::Config;
-
-/// As the host asks: only with a provider configured.
-fn passage_return(config: &Config, request: &Request) -> Option<PassageReturn> {
-    super::passage_return(config.provider.as_ref()?, request)
-}
 use super::*;
+use crate::core::config::Config;
+use crate::core::decision::{Decision, KeyState, decide};
+use crate::core::request::Request;
 use serde_json::json;
 
 const KC: &str = "http://127.0.0.1:10000/realms/mcp";
@@ -36,6 +33,14 @@ fn request(path: &str) -> Request {
     }
 }
 
+/// The rewrite `decide` hands the host with a forwarded request.
+fn passage_return(config: &Config, request: &Request) -> Option<PassageReturn> {
+    match decide(config, request, KeyState::Missing { may_fetch: false }, 0) {
+        Decision::Forward { passage, .. } => passage.map(|p| (*p).clone()),
+        _ => None,
+    }
+}
+
 fn rewrite() -> PassageReturn {
     passage_return(
         &config(""),
@@ -52,10 +57,7 @@ fn only_passage_requests_carry_a_rewrite() {
             &config,
             &request("/realms/mcp/protocol/openid-connect/auth?a=b")
         ),
-        Some(PassageReturn {
-            provider_issuer: KC.into(),
-            gateway_issuer: GW.into(),
-        })
+        Some(PassageReturn::new(KC.into(), GW))
     );
     for path in [
         "/mcp",

@@ -83,7 +83,7 @@ fn presented(location: &TokenLocation, request: &Request) -> Vec<String> {
     let mut found = Vec::new();
     match location {
         TokenLocation::Header { name, prefix } => {
-            for value in request.header_values(name) {
+            for value in request.header_values(name.as_str()) {
                 let value = value.trim();
                 if value.len() >= prefix.len() && value.is_char_boundary(prefix.len()) {
                     let (head, rest) = value.split_at(prefix.len());

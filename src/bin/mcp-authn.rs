@@ -104,7 +104,7 @@ fn check_config(args: &[String]) -> Result<ExitCode, BadInput> {
     };
     let location = match &config.location {
         TokenLocation::Header { name, prefix } => {
-            json!({"header": {"name": name, "prefix": prefix}})
+            json!({"header": {"name": name.as_str(), "prefix": prefix}})
         }
         TokenLocation::QueryParameter { name } => json!({"queryParameter": {"name": name}}),
         TokenLocation::Cookie { name } => json!({"cookie": {"name": name}}),
@@ -192,7 +192,7 @@ fn credential_request(location: &TokenLocation, path: &str, token: &str) -> Requ
         TokenLocation::Header { name, prefix } => {
             request
                 .headers
-                .push((name.clone(), format!("{prefix}{token}")));
+                .push((name.to_string(), format!("{prefix}{token}")));
         }
         TokenLocation::QueryParameter { name } => {
             let sep = if path.contains('?') { '&' } else { '?' };

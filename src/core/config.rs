@@ -476,7 +476,7 @@ fn claim_headers(
             let header = entry.header.to_ascii_lowercase();
             let reserved = ["authorization", "cookie", "host", "content-length"];
             let is_credential_header =
-                matches!(location, TokenLocation::Header { name, .. } if *name == header);
+                matches!(location, TokenLocation::Header { name, .. } if *name == *header);
             if reserved.contains(&header.as_str()) || is_credential_header {
                 return Err(ConfigError::new(path, "must not name a reserved header"));
             }

@@ -512,7 +512,7 @@ fn credential_decision(
 fn allowed(config: &Config, credential: Credential<'_>, claims: &Arc<VerifiedClaims>) -> Final {
     let mut edits = spoof_guard(config);
     match credential.removal {
-        Removal::Header(name) => edits.remove.push(name.into()),
+        Removal::Header(name) => edits.remove.push(name),
         Removal::Path(path) => edits.set.push((":path".into(), path)),
         Removal::Cookie(Some(rest)) => edits.set.push(("cookie".into(), rest)),
         Removal::Cookie(None) => edits.remove.push("cookie".into()),

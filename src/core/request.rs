@@ -84,6 +84,12 @@ impl From<String> for HeaderName {
     }
 }
 
+impl std::fmt::Display for HeaderName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 impl PartialEq<str> for HeaderName {
     fn eq(&self, other: &str) -> bool {
         *self.0 == *other

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use super::error::ConfigError;
-use super::request::{Request, is_http_token};
+use super::request::{HeaderName, Request, is_http_token};
 use super::url::unreserved;
 
 /// The RFC 6750 query parameter; refused unless it is the configured location, since the MCP
@@ -15,7 +15,8 @@ const URI_QUERY_PARAM: &str = "access_token";
 pub enum TokenLocation {
     /// A header (lower-case name) whose value starts with `prefix` (matched case-insensitively).
     Header {
-        name: String,
+        /// Shared with every decision that removes it.
+        name: HeaderName,
         prefix: String,
     },
     QueryParameter {
@@ -48,7 +49,7 @@ impl TokenLocation {
     pub fn from_config(raw: Option<RawLocation>) -> Result<Self, ConfigError> {
         let location = match raw {
             None => TokenLocation::Header {
-                name: "authorization".to_string(),
+                name: "authorization".into(),
                 prefix: "Bearer ".to_string(),
             },
             Some(RawLocation::Header { name, prefix }) => {
@@ -59,7 +60,7 @@ impl TokenLocation {
                     ));
                 }
                 TokenLocation::Header {
-                    name: name.to_ascii_lowercase(),
+                    name: name.to_ascii_lowercase().into(),
                     prefix: prefix.unwrap_or_default(),
                 }
             }
@@ -97,7 +98,7 @@ pub struct Credential<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Removal {
     /// Remove this header.
-    Header(String),
+    Header(HeaderName),
     /// Replace `:path` with this value (the query parameter removed).
     Path(String),
     /// Replace the cookie header with this value, or remove it when `None`.
@@ -139,15 +140,14 @@ pub fn extract<'a>(
     let found = match location {
         TokenLocation::Header { name, prefix } => header_credential(request, name, prefix)?,
         TokenLocation::QueryParameter { .. } => {
-            if header_credential(request, "authorization", "Bearer ")?.is_some() {
+            if header_token(request, "authorization", "Bearer ")?.is_some() {
                 return Err(InvalidRequest::MultipleCredentials);
             }
             query_token
         }
         TokenLocation::Cookie { name } => {
             let cookie = cookie_credential(request, name)?;
-            if cookie.is_some() && header_credential(request, "authorization", "Bearer ")?.is_some()
-            {
+            if cookie.is_some() && header_token(request, "authorization", "Bearer ")?.is_some() {
                 return Err(InvalidRequest::MultipleCredentials);
             }
             cookie
@@ -158,9 +158,22 @@ pub fn extract<'a>(
 
 fn header_credential<'a>(
     request: &'a Request,
-    name: &str,
+    name: &HeaderName,
     prefix: &str,
 ) -> Result<Option<Credential<'a>>, InvalidRequest> {
+    let credential = header_token(request, name.as_str(), prefix)?.map(|token| Credential {
+        token,
+        removal: Removal::Header(name.clone()),
+    });
+    Ok(credential)
+}
+
+/// The bearer token in header `name`, if it holds one.
+fn header_token<'a>(
+    request: &'a Request,
+    name: &str,
+    prefix: &str,
+) -> Result<Option<&'a str>, InvalidRequest> {
     let mut values = request.header_values(name);
     let Some(value) = values.next() else {
         return Ok(None);
@@ -180,10 +193,7 @@ fn header_credential<'a>(
     if token.contains(',') {
         return Err(InvalidRequest::MultipleCredentials);
     }
-    Ok(Some(Credential {
-        token,
-        removal: Removal::Header(name.to_string()),
-    }))
+    Ok(Some(token))
 }
 
 /// Strips `prefix` case-insensitively; a prefix ending in a space accepts any run of spaces.

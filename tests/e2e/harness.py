@@ -21,6 +21,7 @@ import time
 import urllib.parse
 
 import envoy as envoy_package
+from jwks_server import JwksServer
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 WASM_PATH = os.path.join(ROOT, "dist", "mcp_authn.wasm")
@@ -109,18 +110,55 @@ class Process:
             return b"\n".join(f.read().splitlines()[-lines:]).decode(errors="replace")
 
 
-def start_mcp_server(log_dir, timeout=20):
-    """Start the FastMCP upstream on a free port; returns (Process, port)."""
-    port = free_port()
-    server = Process("mcp_server", [sys.executable, os.path.join(HERE, "mcp_server.py"), str(port)], log_dir)
+def start_server(name, argv, port, log_dir, timeout=30, env=None):
+    """Start a fixture server and wait until it listens on `port`; returns the Process."""
+    server = Process(name, argv, log_dir, env=env)
     try:
-        wait_until(lambda: port_open(port) or not server.alive(), timeout, what="MCP server port")
+        wait_until(lambda: port_open(port) or not server.alive(), timeout, what=f"{name} port")
         if not server.alive():
-            raise RuntimeError(f"MCP server exited:\n{server.log_tail()}")
+            raise RuntimeError(f"{name} exited:\n{server.log_tail()}")
     except BaseException:
         server.stop()
         raise
-    return server, port
+    return server
+
+
+def start_mcp_server(log_dir, timeout=20):
+    """Start the FastMCP upstream on a free port; returns (Process, port)."""
+    port = free_port()
+    argv = [sys.executable, os.path.join(HERE, "mcp_server.py"), str(port)]
+    return start_server("mcp_server", argv, port, log_dir, timeout), port
+
+
+def start_gateway(cls, jwks_document, upstream_port, plugin_extra, customize=None):
+    """A JWKS server and an Envoy running the filter in front of `upstream_port`, for a
+    KeepsLogsOnFailure class's setUpClass: sets cls.jwks, cls.issuer, cls.resource and
+    cls.envoy, each stopped by a class cleanup. `plugin_extra` is merged into the plugin
+    config; `customize(config)` may add clusters and routes before Envoy starts."""
+    cls.jwks = JwksServer(jwks_document, free_port())
+    cls.jwks.start()
+    cls.addClassCleanup(cls.jwks.stop)
+    listener_port, admin_port = free_port(), free_port()
+    cls.issuer = f"http://127.0.0.1:{cls.jwks.port}"
+    cls.resource = f"http://127.0.0.1:{listener_port}/mcp"
+    plugin = {
+        "issuer": cls.issuer,
+        "jwks": {"url": cls.jwks.url, "cluster": "jwks", "timeoutMs": 1000},
+        "resourceMetadata": {"resource": cls.resource},
+        **plugin_extra,
+    }
+    config = bootstrap(
+        listener_port=listener_port,
+        admin_port=admin_port,
+        upstream_port=upstream_port,
+        jwks_port=cls.jwks.port,
+        http_filters=[wasm_filter(plugin)],
+    )
+    if customize:
+        customize(config)
+    cls.envoy = Envoy(config, listener_port=listener_port, admin_port=admin_port, log_dir=cls.log_dir)
+    cls.addClassCleanup(cls.envoy.stop)
+    cls.envoy.wait_ready()
 
 
 def envoy_binary():

@@ -17,7 +17,6 @@ import unittest
 
 import harness
 import tokens
-from jwks_server import JwksServer
 
 KEY = tokens.SigningKey.rsa()
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -68,40 +67,15 @@ class ConformanceTest(harness.KeepsLogsOnFailure, unittest.TestCase):
         cls.node = node_binary()
         port = harness.free_port()
         cls.direct_url = f"http://127.0.0.1:{port}/mcp"
-        cls.server = harness.Process(
-            "conformance_server", [MCP2_PYTHON, os.path.join(HERE, "conformance_server.py"), str(port)], cls.log_dir
-        )
+        argv = [MCP2_PYTHON, os.path.join(HERE, "conformance_server.py"), str(port)]
+        cls.server = harness.start_server("conformance_server", argv, port, cls.log_dir)
         cls.addClassCleanup(cls.server.stop)
-        harness.wait_until(lambda: harness.port_open(port) or not cls.server.alive(), 30, what="fixture server")
-        if not cls.server.alive():
-            raise RuntimeError(f"fixture server exited:\n{cls.server.log_tail()}")
-        cls.jwks = JwksServer(tokens.jwks(KEY), harness.free_port())
-        cls.jwks.start()
-        cls.addClassCleanup(cls.jwks.stop)
-        listener_port, admin_port = harness.free_port(), harness.free_port()
-        issuer = f"http://127.0.0.1:{cls.jwks.port}"
-        resource = f"http://127.0.0.1:{listener_port}/mcp"
-        plugin = {
-            "issuer": issuer,
-            "jwks": {"url": cls.jwks.url, "cluster": "jwks", "timeoutMs": 1000},
-            "resourceMetadata": {"resource": resource},
-            "mode": "strict",
-            # Active, so every POST goes through the header and body checks and every list
-            # through the filter; the rule allows everything.
-            "mcpAuthorization": {"rules": ["true"]},
-        }
-        config = harness.bootstrap(
-            listener_port=listener_port,
-            admin_port=admin_port,
-            upstream_port=port,
-            jwks_port=cls.jwks.port,
-            http_filters=[harness.wasm_filter(plugin)],
-        )
-        cls.envoy = harness.Envoy(config, listener_port=listener_port, admin_port=admin_port, log_dir=cls.log_dir)
-        cls.addClassCleanup(cls.envoy.stop)
-        cls.envoy.wait_ready()
+        # Active authorization, so every POST goes through the header and body checks and
+        # every list through the filter; the rule allows everything.
+        plugin = {"mode": "strict", "mcpAuthorization": {"rules": ["true"]}}
+        harness.start_gateway(cls, tokens.jwks(KEY), port, plugin)
         cls.gateway_url = cls.envoy.url("/mcp")
-        cls.token = tokens.mint(KEY, iss=issuer, aud=resource, lifetime=3600, extra={"sub": "conformance"})
+        cls.token = tokens.mint(KEY, iss=cls.issuer, aud=cls.resource, lifetime=3600, extra={"sub": "conformance"})
         cls.setup_done()
 
     def run_suite(self, url, revision, label, token=None):

@@ -30,7 +30,6 @@ from mcp.shared.exceptions import McpError
 import harness
 import tokens
 from counting_upstream import CountingUpstream
-from jwks_server import JwksServer
 
 KEY = tokens.SigningKey.rsa()
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -79,61 +78,37 @@ class Mcp2026Test(harness.KeepsLogsOnFailure, unittest.TestCase):
             raise RuntimeError(f"{harness.WASM_PATH} is missing: build it with scripts/build.sh")
         cls.keep_logs_until_done()
         port = harness.free_port()
-        cls.server = harness.Process(
-            "mcp2_server", [MCP2_PYTHON, os.path.join(HERE, "mcp2_server.py"), str(port)], cls.log_dir
-        )
+        argv = [MCP2_PYTHON, os.path.join(HERE, "mcp2_server.py"), str(port)]
+        cls.server = harness.start_server("mcp2_server", argv, port, cls.log_dir)
         cls.addClassCleanup(cls.server.stop)
-        harness.wait_until(lambda: harness.port_open(port) or not cls.server.alive(), 30, what="mcp2 server")
-        if not cls.server.alive():
-            raise RuntimeError(f"mcp2 server exited:\n{cls.server.log_tail()}")
         cls.everything_port = harness.free_port()
-        cls.everything = harness.Process(
+        cls.everything = harness.start_server(
             "server_everything",
             [node_binary(), "--require", os.path.join(HERE, "loopback_listen.cjs"), EVERYTHING, "streamableHttp"],
+            cls.everything_port,
             cls.log_dir,
             env={**os.environ, "PORT": str(cls.everything_port)},
         )
         cls.addClassCleanup(cls.everything.stop)
-        harness.wait_until(
-            lambda: harness.port_open(cls.everything_port) or not cls.everything.alive(), 30, what="server-everything"
-        )
         cls.counting = CountingUpstream()
         cls.counting.start()
         cls.addClassCleanup(cls.counting.stop)
-        cls.jwks = JwksServer(tokens.jwks(KEY), harness.free_port())
-        cls.jwks.start()
-        cls.addClassCleanup(cls.jwks.stop)
 
-        listener_port, admin_port = harness.free_port(), harness.free_port()
-        cls.issuer = f"http://127.0.0.1:{cls.jwks.port}"
-        cls.resource = f"http://127.0.0.1:{listener_port}/mcp"
-        plugin = {
-            "issuer": cls.issuer,
-            "jwks": {"url": cls.jwks.url, "cluster": "jwks", "timeoutMs": 1000},
-            "resourceMetadata": {"resource": cls.resource},
-            "mcpAuthorization": {
-                "rules": RULES,
-                "requiredScopes": {"tools/call:delete_file": ["files:delete", "files:write"]},
-                "impliedScopes": {"files:admin": ["files:delete", "files:write"]},
-            },
+        def add_routes(config):
+            harness.add_cluster(config, "counting", cls.counting.port)
+            harness.add_cluster(config, "everything", cls.everything_port)
+            hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+            routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+            routes.insert(0, {"match": {"prefix": "/count/"}, "route": {"cluster": "counting", "timeout": "0s"}})
+            routes.insert(0, {"match": {"prefix": "/everything/"},
+                              "route": {"cluster": "everything", "timeout": "0s", "prefix_rewrite": "/"}})
+
+        authorization = {
+            "rules": RULES,
+            "requiredScopes": {"tools/call:delete_file": ["files:delete", "files:write"]},
+            "impliedScopes": {"files:admin": ["files:delete", "files:write"]},
         }
-        config = harness.bootstrap(
-            listener_port=listener_port,
-            admin_port=admin_port,
-            upstream_port=port,
-            jwks_port=cls.jwks.port,
-            http_filters=[harness.wasm_filter(plugin)],
-        )
-        harness.add_cluster(config, "counting", cls.counting.port)
-        harness.add_cluster(config, "everything", cls.everything_port)
-        hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
-        routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
-        routes.insert(0, {"match": {"prefix": "/count/"}, "route": {"cluster": "counting", "timeout": "0s"}})
-        routes.insert(0, {"match": {"prefix": "/everything/"},
-                          "route": {"cluster": "everything", "timeout": "0s", "prefix_rewrite": "/"}})
-        cls.envoy = harness.Envoy(config, listener_port=listener_port, admin_port=admin_port, log_dir=cls.log_dir)
-        cls.addClassCleanup(cls.envoy.stop)
-        cls.envoy.wait_ready()
+        harness.start_gateway(cls, tokens.jwks(KEY), port, {"mcpAuthorization": authorization}, add_routes)
         cls.setup_done()
 
     # --- helpers ---------------------------------------------------------------------------

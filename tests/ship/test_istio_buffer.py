@@ -15,10 +15,10 @@ import threading
 import time
 import unittest
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import istio_xds
 from ship import applied, harness, run
+from istio_envoy import LoopbackServer, QuietHandler, start_envoy
 from jwks_server import JWKS_PATH, JwksServer  # noqa: E402  (tests/e2e, on the path via ship)
 from tokens import SigningKey, jwks, mint  # noqa: E402
 
@@ -68,7 +68,7 @@ class BufferEnvoyFilterTest(unittest.TestCase):
             self.assertEqual(result.returncode != 0, broken, result.stdout[-2000:] + result.stderr[-2000:])
 
 
-class HeadersSeenUpstream:
+class HeadersSeenUpstream(LoopbackServer):
     """An upstream that counts every request whose headers reach it, body or not.
 
     A request the router starts and then resets (headers sent, body withheld) counts here,
@@ -80,42 +80,20 @@ class HeadersSeenUpstream:
         self._lock = threading.Lock()
         upstream = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def do_POST(self):
                 with upstream._lock:
                     upstream.headers_seen += 1
                 self.rfile.read(int(self.headers.get("content-length") or 0))
-                body = b'{"jsonrpc":"2.0","id":7,"result":{"content":[]}}'
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.send_json(200, b'{"jsonrpc":"2.0","id":7,"result":{"content":[]}}')
 
-            def log_message(self, *args):
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request, client_address):
-                pass  # a reset stream is what some tests provoke
-
-        self._httpd = Server(("127.0.0.1", 0), Handler)
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
+        super().__init__(Handler)
 
     def count(self):
         with self._lock:
             return self.headers_seen
-
-    def stop(self):
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
 
 
 class BufferedDenialTest(harness.KeepsLogsOnFailure, unittest.TestCase):
@@ -139,17 +117,12 @@ class BufferedDenialTest(harness.KeepsLogsOnFailure, unittest.TestCase):
         # The IdP's cluster as plain HTTP to the test's JWKS server: TLS is test_istio_tls.py's job.
         config["jwks"]["url"] = f"https://{urllib.parse.urlparse(config['jwks']['url']).hostname}{JWKS_PATH}"
         config["mcpAuthorization"] = {"rules": ['mcp.tool.name == "echo"']}
-        listener_port, admin_port = harness.free_port(), harness.free_port()
-        bootstrap = harness.bootstrap(
-            listener_port=listener_port, admin_port=admin_port, upstream_port=cls.upstream.port,
-            jwks_port=harness.free_port(),
+        cls.envoy = start_envoy(
+            upstream_port=cls.upstream.port,
             http_filters=[istio_xds.wasm_plugin(plugin, harness.WASM_PATH), patch["patch"]["value"]],
+            log_dir=cls.log_dir, add_cleanup=cls.addClassCleanup,
+            customize=lambda bootstrap: harness.add_cluster(bootstrap, config["jwks"]["cluster"], cls.jwks_server.port),
         )
-        harness.add_cluster(bootstrap, config["jwks"]["cluster"], cls.jwks_server.port)
-        cls.envoy = harness.Envoy(bootstrap, listener_port=listener_port, admin_port=admin_port,
-                                  log_dir=cls.log_dir)
-        cls.addClassCleanup(cls.envoy.stop)
-        cls.envoy.wait_ready(timeout=30)
         cls.setup_done()
 
     def call_tool(self, name):

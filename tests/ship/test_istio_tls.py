@@ -22,7 +22,6 @@ import ssl
 import threading
 import unittest
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -31,6 +30,7 @@ from cryptography.x509.oid import NameOID
 
 import istio_xds
 from ship import applied, harness  # first: puts tests/e2e on the path for the two imports below
+from istio_envoy import LoopbackServer, QuietHandler, start_envoy
 from counting_upstream import CountingUpstream  # noqa: E402
 from tokens import SigningKey, jwks, mint  # noqa: E402
 
@@ -82,7 +82,7 @@ class ThrowawayCa:
                 self._write(f"{dns_name}.key", key_pem))
 
 
-class TlsJwksServer:
+class TlsJwksServer(LoopbackServer):
     """An HTTPS JWKS endpoint on 127.0.0.1 recording every request it answers."""
 
     def __init__(self, document, path, cert_path, key_path):
@@ -90,43 +90,21 @@ class TlsJwksServer:
         self._lock = threading.Lock()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self):
                 with server._lock:
                     server.requests.append((self.headers.get("host"), self.path))
                 found = self.path == path
                 body = json.dumps(document if found else {"error": "not_found"}).encode()
-                self.send_response(200 if found else 404)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request, client_address):
-                pass  # a refused handshake is the expected outcome of some tests
+                self.send_json(200 if found else 404, body)
 
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert_path, key_path)
-        self._httpd = Server(("127.0.0.1", 0), Handler)
-        self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
+        super().__init__(Handler, context)
 
     def seen(self):
         with self._lock:
             return list(self.requests)
-
-    def stop(self):
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
 
 
 class IdpCertificateNameTest(harness.KeepsLogsOnFailure, unittest.TestCase):
@@ -157,20 +135,19 @@ class IdpCertificateNameTest(harness.KeepsLogsOnFailure, unittest.TestCase):
         cluster, root = istio_xds.outbound_cluster(self.service_entry, destination_rule, port, server.port)
         self.assertEqual(cluster["name"], cluster_name)
         self.assertEqual(root, "file-root:system")
-        listener_port, admin_port = harness.free_port(), harness.free_port()
-        bootstrap = harness.bootstrap(
-            listener_port=listener_port, admin_port=admin_port, upstream_port=self.upstream.port,
-            jwks_port=harness.free_port(),
+
+        def add_idp_cluster(bootstrap):
+            bootstrap["static_resources"]["clusters"].append(cluster)
+            bootstrap["static_resources"]["secrets"] = [
+                {"name": root, "validation_context": {"trusted_ca": {"filename": self.ca.cert_path}}}
+            ]
+
+        self.envoy = start_envoy(
+            upstream_port=self.upstream.port,
             http_filters=[istio_xds.wasm_plugin(self.plugin, harness.WASM_PATH)],
+            log_dir=self.log_dir, add_cleanup=self.addCleanup, customize=add_idp_cluster,
+            name=f"envoy-{self._testMethodName}",
         )
-        bootstrap["static_resources"]["clusters"].append(cluster)
-        bootstrap["static_resources"]["secrets"] = [
-            {"name": root, "validation_context": {"trusted_ca": {"filename": self.ca.cert_path}}}
-        ]
-        self.envoy = harness.Envoy(bootstrap, listener_port=listener_port, admin_port=admin_port,
-                                   log_dir=self.log_dir, name=f"envoy-{self._testMethodName}")
-        self.addCleanup(self.envoy.stop)
-        self.envoy.wait_ready(timeout=30)
         return server, cluster_name
 
     def call_with_token(self):

@@ -7,55 +7,15 @@
 # Ports: ENVOY_PORT (10000), MCP_PORT (3000), ADMIN_PORT (9901), KEYCLOAK_PORT (7080).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$(pwd)
-ENVOY_PORT=${ENVOY_PORT:-10000}
-MCP_PORT=${MCP_PORT:-3000}
-ADMIN_PORT=${ADMIN_PORT:-9901}
 KEYCLOAK_PORT=${KEYCLOAK_PORT:-7080}
-CHECK=0
-for arg in "$@"; do [[ $arg == --check ]] && CHECK=1; done
-
-scripts/build.sh >&2
-ENVOY=$(scripts/setup-envoy.sh)
-scripts/setup-peers.sh
+source scripts/demo-common.sh
 NODE=$(scripts/setup-idp.sh)
 scripts/setup-keycloak.sh >/dev/null
 
-WORK=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-fail() { # message
-  echo "error: $1; logs in $WORK" >&2
-  for f in "$WORK"/*.log; do [[ -f $f ]] && { echo "--- $f" >&2; tail -n 20 "$f" >&2; }; done
-  trap - EXIT
-  exit 1
-}
-wait_for() { # url, what, tries (0.2 s each)
-  for _ in $(seq "${3:-150}"); do
-    curl -s -o /dev/null "$1" && return 0
-    sleep 0.2
-  done
-  fail "$2 did not come up ($1)"
-}
-
 gateway="http://127.0.0.1:${ENVOY_PORT}"
 resource="$gateway/mcp"
-sed -e "s/port_value: 10000/port_value: ${ENVOY_PORT}/" \
-    -e "s/port_value: 3000/port_value: ${MCP_PORT}/" \
-    -e "s/port_value: 9901/port_value: ${ADMIN_PORT}/" \
-    -e "s/port_value: 7080/port_value: ${KEYCLOAK_PORT}/" \
-    -e "s#http://127.0.0.1:10000/#${gateway}/#g" \
-    -e "s#filename: dist/mcp_authn.wasm#filename: ${ROOT}/dist/mcp_authn.wasm#" \
-    envoy/idp/envoy-keycloak.yaml > "$WORK/envoy.yaml"
+render_envoy envoy/idp/envoy-keycloak.yaml \
+  -e "s/port_value: 7080/port_value: ${KEYCLOAK_PORT}/" -e "s#http://127.0.0.1:10000/#${gateway}/#g"
 
 # Keycloak first: it takes about a minute (tests/e2e/keycloak.py prints a line when ready).
 mkdir -p "$WORK/keycloak"
@@ -63,12 +23,7 @@ setsid .venv/bin/python tests/e2e/keycloak.py --port "$KEYCLOAK_PORT" --resource
   --redirect-uri "http://localhost:6274/oauth/callback" --redirect-uri "http://127.0.0.1:6274/oauth/callback" \
   --log-dir "$WORK/keycloak" > "$WORK/keycloak.log" 2>&1 &
 pids+=($!)
-setsid .venv/bin/python tests/e2e/mcp_server.py "$MCP_PORT" > "$WORK/mcp.log" 2>&1 &
-pids+=($!)
-setsid "$ENVOY" -c "$WORK/envoy.yaml" --concurrency 2 --log-level warn --disable-hot-restart > "$WORK/envoy.log" 2>&1 &
-pids+=($!)
-wait_for "http://127.0.0.1:${ADMIN_PORT}/ready" "Envoy"
-wait_for "http://127.0.0.1:${MCP_PORT}/" "the MCP server"
+start_mcp_and_envoy
 echo "waiting for Keycloak (about a minute) ..." >&2
 for _ in $(seq 300); do
   grep -q '"issuer"' "$WORK/keycloak.log" && break

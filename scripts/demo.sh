@@ -13,51 +13,12 @@ for ((i = 1; i <= $#; i++)); do
     exec scripts/demo-keycloak.sh "$@"
   fi
 done
-ROOT=$(pwd)
-ENVOY_PORT=${ENVOY_PORT:-10000}
-MCP_PORT=${MCP_PORT:-3000}
-ADMIN_PORT=${ADMIN_PORT:-9901}
-CHECK=0
-for arg in "$@"; do [[ $arg == --check ]] && CHECK=1; done
-
-scripts/build.sh >&2
-cargo build --locked --release --bin mcp-authn >&2
-ENVOY=$(scripts/setup-envoy.sh)
-scripts/setup-peers.sh
-
-WORK=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-wait_for() { # url, what
-  for _ in $(seq 100); do
-    curl -s -o /dev/null "$1" && return 0
-    sleep 0.1
-  done
-  echo "error: $2 did not come up ($1); logs in $WORK" >&2
-  for f in "$WORK"/*.log; do echo "--- $f" >&2; tail -n 20 "$f" >&2; done
-  exit 1
-}
+source scripts/demo-common.sh
+cargo build --locked --release --bin mcp-authn >&2  # `mcp-authn mint` makes the demo token
 
 resource="http://127.0.0.1:${ENVOY_PORT}/mcp"
-sed -e "s/port_value: 10000/port_value: ${ENVOY_PORT}/" \
-    -e "s/port_value: 3000/port_value: ${MCP_PORT}/" \
-    -e "s/port_value: 9901/port_value: ${ADMIN_PORT}/" \
-    -e "s#http://127.0.0.1:10000/mcp#${resource}#" \
-    -e "s#filename: dist/mcp_authn.wasm#filename: ${ROOT}/dist/mcp_authn.wasm#" \
-    envoy/demo/envoy-demo.yaml > "$WORK/envoy.yaml"
-
-setsid .venv/bin/python tests/e2e/mcp_server.py "$MCP_PORT" > "$WORK/mcp.log" 2>&1 &
-pids+=($!)
-setsid "$ENVOY" -c "$WORK/envoy.yaml" --concurrency 2 --log-level warn --disable-hot-restart > "$WORK/envoy.log" 2>&1 &
-pids+=($!)
-wait_for "http://127.0.0.1:${ADMIN_PORT}/ready" "Envoy"
-wait_for "http://127.0.0.1:${MCP_PORT}/" "the MCP server"
+render_envoy envoy/demo/envoy-demo.yaml -e "s#http://127.0.0.1:10000/mcp#${resource}#"
+start_mcp_and_envoy
 
 TOKEN=$(target/release/mcp-authn mint --key envoy/demo/demo-signing-key.json --ttl 3600 \
   --claims "{\"iss\":\"https://demo-idp.mcp-authn.local\",\"aud\":\"${resource}\",\"sub\":\"demo-user\",\"scope\":\"mcp:tools\"}")

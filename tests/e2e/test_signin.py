@@ -227,7 +227,21 @@ class Layout(harness.KeepsLogsOnFailure, unittest.TestCase):
         return hops
 
 
-class KeycloakDirect(Layout):
+class DynamicRegistrationLogins:
+    """The three SDK logins with dynamic registration, for a layout whose `expect(out)` holds
+    what a sign-in through it must show."""
+
+    def test_mcp2_dynamic_registration(self):
+        self.expect(self.sign_in("python mcp 2.3.0 (DCR)", self.python_client(MCP2_PYTHON)))
+
+    def test_mcp1_dynamic_registration(self):
+        self.expect(self.sign_in("python mcp 1.30.0 (DCR)", self.python_client(MCP1_PYTHON)))
+
+    def test_typescript_sdk(self):
+        self.expect(self.sign_in("typescript sdk 1.32.2 (DCR)", self.ts_client()))
+
+
+class KeycloakDirect(DynamicRegistrationLogins, Layout):
     """No `provider`: the gateway only checks tokens; clients use Keycloak as it is."""
 
     NAME = "direct"
@@ -262,23 +276,14 @@ class KeycloakDirect(Layout):
         self.assertEqual(status, 200)
         self.assertEqual(json.loads(body)["authorization_servers"], [KEYCLOAK.issuer])
 
-    def test_mcp2_dynamic_registration(self):
-        self.expect(self.sign_in("python mcp 2.3.0 (DCR)", self.python_client(MCP2_PYTHON)))
-
     def test_mcp2_preregistered_client(self):
         out = self.sign_in("python mcp 2.3.0 (pre-registered)", self.python_client(
             MCP2_PYTHON, client_id=kc.PUBLIC_CLIENT, callback_port=PORTS["preregistered"]))
         self.expect(out, registration=False, consent=False)
         self.assertEqual(out["client_id"], kc.PUBLIC_CLIENT)
 
-    def test_mcp1_dynamic_registration(self):
-        self.expect(self.sign_in("python mcp 1.30.0 (DCR)", self.python_client(MCP1_PYTHON)))
 
-    def test_typescript_sdk(self):
-        self.expect(self.sign_in("typescript sdk 1.32.2 (DCR)", self.ts_client()))
-
-
-class KeycloakFronted(Layout):
+class KeycloakFronted(DynamicRegistrationLogins, Layout):
     """provider.keycloak, gatewayPrefix "": Keycloak serves the realm on the gateway's origin
     (its hostname follows the request's Host), so every page of the login, and the redirect
     back to the client, passes the filter, which names the gateway in `iss`."""
@@ -325,16 +330,6 @@ class KeycloakFronted(Layout):
         self.assertEqual(doc["issuer"], self.resource)
         self.assertIs(doc["authorization_response_iss_parameter_supported"], True)
         self.assertTrue(doc["authorization_endpoint"].startswith(f"{self.origin}/realms/{kc.REALM}/"))
-
-    def test_mcp2_dynamic_registration(self):
-        self.expect(self.sign_in("python mcp 2.3.0 (DCR)", self.python_client(MCP2_PYTHON)))
-
-    def test_mcp1_dynamic_registration(self):
-        self.expect(self.sign_in("python mcp 1.30.0 (DCR)", self.python_client(MCP1_PYTHON)))
-
-    def test_typescript_sdk(self):
-        self.expect(self.sign_in("typescript sdk 1.32.2 (DCR)", self.ts_client()))
-
 
     def test_inspector_web_ui(self):
         # The MCP Inspector 2.12.0 web UI (Node 22) in the same headless browser: switch the
@@ -437,7 +432,7 @@ class OidcLayout(Layout):
         return f"{super().failure_report()}\nIdP log tail:\n{self.idp.process.log_tail(40)}"
 
 
-class OidcStandardDirect(OidcLayout):
+class OidcStandardDirect(DynamicRegistrationLogins, OidcLayout):
     """No `provider`: clients use oidc-provider's RFC 8414 metadata, registration and pages."""
 
     NAME = "oidc-standard-direct"
@@ -456,15 +451,6 @@ class OidcStandardDirect(OidcLayout):
         return self.assert_signed_in(out, issuer_recorded=issuer, token_issuer=issuer,
                                      metadata_url=f"{issuer}/.well-known/oauth-authorization-server",
                                      registration=f"{issuer}/register")
-
-    def test_mcp2_dynamic_registration(self):
-        self.expect(self.sign_in("python mcp 2.3.0 (DCR)", self.python_client(MCP2_PYTHON)))
-
-    def test_mcp1_dynamic_registration(self):
-        self.expect(self.sign_in("python mcp 1.30.0 (DCR)", self.python_client(MCP1_PYTHON)))
-
-    def test_typescript_sdk(self):
-        self.expect(self.sign_in("typescript sdk 1.32.2 (DCR)", self.ts_client()))
 
 
 class OidcAuth0Fronted(OidcLayout):

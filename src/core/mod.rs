@@ -16,6 +16,7 @@ pub mod decision;
 pub mod discovery;
 pub mod error;
 pub mod jwks;
+pub mod keyfetch;
 pub mod metadata;
 pub(crate) mod metric;
 pub mod provider;

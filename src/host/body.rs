@@ -23,11 +23,6 @@ use super::reply::send;
 /// One HTTP exchange's authorization state.
 pub type Shared = Rc<RefCell<Exchange>>;
 
-thread_local! {
-    /// Exchanges paused for keys before their authentication was decided, by context id.
-    static WAITING: RefCell<Vec<(u32, Shared)>> = const { RefCell::new(Vec::new()) };
-}
-
 #[derive(Default)]
 pub struct Exchange {
     request: RequestPhase,
@@ -148,23 +143,18 @@ fn inspect_body(exchange: &mut Exchange, inspection: Inspection) {
     exchange.request = RequestPhase::Inspecting(Box::new(inspection));
 }
 
-/// The request pauses for keys; a body, if any, reaches this filter after it resumes.
-pub fn await_keys(context_id: u32, exchange: &Shared, end_of_stream: bool) {
+/// The request pauses for keys (the worker keeps `exchange` with it); a body, if any,
+/// reaches this filter after it resumes.
+pub fn await_keys(exchange: &Shared, end_of_stream: bool) {
     exchange.borrow_mut().request = if end_of_stream {
         RequestPhase::Off
     } else {
         RequestPhase::AwaitingDecision
     };
-    WAITING.with(|w| w.borrow_mut().push((context_id, Rc::clone(exchange))));
 }
 
 /// After a paused request was decided (on its effective context). Returns whether to resume.
-pub fn after_keys(context_id: u32, prepared: Option<Prepared>, action: Action) -> bool {
-    let exchange = WAITING.with(|w| {
-        let mut waiting = w.borrow_mut();
-        let index = waiting.iter().position(|(id, _)| *id == context_id)?;
-        Some(waiting.swap_remove(index).1)
-    });
+pub fn after_keys(exchange: &Shared, prepared: Option<Prepared>, action: Action) -> bool {
     let mut resume = matches!(action, Action::Continue);
     let inspection = match prepared {
         Some(Prepared::Respond(reply)) if resume => {
@@ -175,9 +165,6 @@ pub fn after_keys(context_id: u32, prepared: Option<Prepared>, action: Action) -
         Some(Prepared::Inspect(inspection)) => Some(inspection),
         _ => None,
     };
-    let Some(exchange) = exchange else {
-        return resume;
-    };
     let mut state = exchange.borrow_mut();
     let awaiting = matches!(state.request, RequestPhase::AwaitingDecision);
     state.request = RequestPhase::Off;
@@ -185,11 +172,6 @@ pub fn after_keys(context_id: u32, prepared: Option<Prepared>, action: Action) -
         inspect_body(&mut state, inspection);
     }
     resume
-}
-
-/// Forgets a finished exchange.
-pub fn forget(context_id: u32) {
-    WAITING.with(|w| w.borrow_mut().retain(|(id, _)| *id != context_id));
 }
 
 /// `on_http_request_body`.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use proxy_wasm::hostcalls::{dispatch_http_call, get_buffer, get_map_value};
 use proxy_wasm::types::{BufferType, MapType, Status};
 
+use crate::core::keyfetch::Fetched;
 use crate::core::refresh::RemoteJwks;
 use crate::core::url::HttpUrl;
 
@@ -32,13 +33,8 @@ pub fn dispatch(jwks: &RemoteJwks, url: &HttpUrl) -> Result<u32, Status> {
     )
 }
 
-/// A successful answer: the body and its `Cache-Control`, or why it is unusable.
-pub struct Fetched {
-    pub body: Vec<u8>,
-    pub cache_control: Option<String>,
-}
-
-/// Reads the current call's response (valid only inside `on_http_call_response`).
+/// Reads the current call's response (valid only inside `on_http_call_response`): the body
+/// and its `Cache-Control`, or why it is unusable.
 pub fn read_response(body_size: usize) -> Result<Fetched, String> {
     let status = get_map_value(MapType::HttpCallResponseHeaders, ":status")
         .ok()

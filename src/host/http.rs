@@ -2,7 +2,7 @@
 //!
 //! A request's headers are decided once ([`decide`]). What the decision waits for is started
 //! here: the provider or a local registration (after the body), or the keys (the request
-//! pauses, and [`resume_ready`] carries out its
+//! pauses, and [`resume`] carries out its
 //! [`crate::core::decision::Paused::resume`]). Every final decision goes
 //! through [`carry_out`].
 
@@ -24,7 +24,7 @@ use super::body;
 use super::fetch;
 use super::idp;
 use super::reply::send;
-use super::worker::Worker;
+use super::worker::{Ready, Waiting, Worker};
 
 pub struct Http {
     id: u32,
@@ -94,8 +94,13 @@ impl HttpContext for Http {
                 if unknown_kid && let Some(m) = &worker.metrics {
                     m.bump(Metric::JwksRefetchUnknownKid);
                 }
-                if worker.wait_for_keys(self.id, &request, paused, now_ms) {
-                    body::await_keys(self.id, &self.mcp, end_of_stream);
+                let waiting = Waiting {
+                    request: request.clone(),
+                    paused,
+                    exchange: Rc::clone(&self.mcp),
+                };
+                if worker.wait_for_keys(self.id, waiting, now_ms) {
+                    body::await_keys(&self.mcp, end_of_stream);
                     return Action::Pause;
                 }
                 worker.resume(paused, &request, now_ms)
@@ -170,13 +175,12 @@ impl Context for Http {
         let response = fetch::read_response(body_size);
         let now_ms = now_ms();
         let mut worker = self.worker.borrow_mut();
-        worker.complete_fetch(token, response, now_ms);
-        resume_ready(&mut worker, now_ms, self.id);
+        let ready = worker.complete_fetch(token, response, now_ms);
+        resume(&mut worker, ready, now_ms, self.id);
     }
 
     fn on_done(&mut self) -> bool {
         self.worker.borrow_mut().forget(self.id);
-        body::forget(self.id);
         true
     }
 }
@@ -234,20 +238,24 @@ impl Http {
     }
 }
 
-/// Decides and resumes every paused request whose wait is over, then restores `current`
-/// as the effective context.
-pub fn resume_ready(worker: &mut Worker, now_ms: u64, current: u32) {
-    let ready = worker.take_ready(now_ms);
+/// Decides and resumes paused requests whose wait is over, then restores `current` as the
+/// effective context.
+pub fn resume(worker: &mut Worker, ready: Vec<Ready>, now_ms: u64, current: u32) {
     if ready.is_empty() {
         return;
     }
-    for pending in ready {
-        if hostcalls::set_effective_context(pending.context_id).is_err() {
+    for Ready {
+        context_id,
+        waiting,
+        ..
+    } in ready
+    {
+        if hostcalls::set_effective_context(context_id).is_err() {
             continue;
         }
-        let decision = worker.resume(pending.paused, &pending.request, now_ms);
-        let (action, prepared) = carry_out(worker, &pending.request, decision);
-        if body::after_keys(pending.context_id, prepared, action) {
+        let decision = worker.resume(waiting.paused, &waiting.request, now_ms);
+        let (action, prepared) = carry_out(worker, &waiting.request, decision);
+        if body::after_keys(&waiting.exchange, prepared, action) {
             let _ = hostcalls::resume_http_request();
         }
     }

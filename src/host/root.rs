@@ -11,7 +11,7 @@ use proxy_wasm::types::{BufferType, ContextType};
 use crate::core::config::{Config, KeySource};
 
 use super::fetch;
-use super::http::{Http, now_ms, resume_ready};
+use super::http::{Http, now_ms, resume};
 use super::worker::Worker;
 
 /// Paused requests on other workers learn about new keys at this pace.
@@ -40,8 +40,8 @@ impl Context for Root {
         let response = fetch::read_response(body_size);
         let now_ms = now_ms();
         let mut worker = worker.borrow_mut();
-        worker.complete_fetch(token, response, now_ms);
-        resume_ready(&mut worker, now_ms, self.id);
+        let ready = worker.complete_fetch(token, response, now_ms);
+        resume(&mut worker, ready, now_ms, self.id);
     }
 }
 
@@ -81,11 +81,8 @@ impl RootContext for Root {
         let Some(worker) = &self.worker else { return };
         let now_ms = now_ms();
         let mut worker = worker.borrow_mut();
-        worker.sync();
-        worker.refresh_if_due(now_ms);
-        if worker.has_pending() {
-            resume_ready(&mut worker, now_ms, self.id);
-        }
+        let ready = worker.tick(now_ms);
+        resume(&mut worker, ready, now_ms, self.id);
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Proves the README's `func-e run` line: installs func-e (pinned, from the Go module proxy)
+# Proves the `func-e run` line of docs/operations.md: installs func-e (pinned, from the Go module proxy)
 # into .deps/go-bin, runs `ENVOY_PATH=$(scripts/setup-envoy.sh) func-e run -c envoy/envoy.yaml`
 # offline (ENVOY_PATH: func-e downloads nothing), on free ports, and checks the 401 and the
 # resource metadata. Stops func-e and Envoy by process group.

@@ -53,7 +53,7 @@ if [[ "${SKIP_E2E:-0}" != "1" ]]; then
   ENVOY_PORT=$(free_port) MCP_PORT=$(free_port) ADMIN_PORT=$(free_port) KEYCLOAK_PORT=$(free_port) \
     scripts/demo.sh --idp keycloak --check
 
-  step "the README's func-e line (func-e from the Go module proxy, offline with ENVOY_PATH)"
+  step "the func-e line of docs/operations.md (func-e from the Go module proxy, offline with ENVOY_PATH)"
   scripts/check-func-e.sh
 
   step "end-to-end: Envoy + filter + JWKS + MCP server and client"

@@ -1,6 +1,7 @@
 //! Every plugin config the documentation shows passes `mcp-authn check-config`: the JSON
-//! blocks of README.md and envoy/idp/README.md, and the configs embedded in the example
-//! Envoy files. A renamed field or a tightened rule breaks this before it breaks a reader.
+//! blocks of every Markdown file in the repository (README.md, docs/, envoy/, …), and the
+//! configs embedded in the example Envoy files. A renamed field or a tightened rule breaks
+//! this before it breaks a reader.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -13,7 +14,7 @@ use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mcp-authn");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-/// Completes a README fragment (`"mcpAuthorization": {…}`) into a config.
+/// Completes a Markdown fragment (`"mcpAuthorization": {…}`) into a config.
 const BASE: &str = r#""issuer": "https://idp.example.com", "jwks": {"url": "https://idp.example.com/jwks", "cluster": "idp"}, "resourceMetadata": {"resource": "https://mcp.example.com/mcp"}"#;
 
 fn read(path: &str) -> String {
@@ -79,14 +80,61 @@ fn check(origin: &str, config: &str) {
     );
 }
 
+/// The repository's Markdown files (relative paths, sorted), skipping build output,
+/// installed dependencies and hidden directories.
+fn markdown_files(dir: &str, found: &mut Vec<String>) {
+    let full = if dir.is_empty() {
+        ROOT.to_string()
+    } else {
+        format!("{ROOT}/{dir}")
+    };
+    for entry in std::fs::read_dir(full).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        let path = if dir.is_empty() {
+            name.clone()
+        } else {
+            format!("{dir}/{name}")
+        };
+        let skipped =
+            name.starts_with('.') || ["target", "node_modules", "dist"].contains(&name.as_str());
+        if entry.file_type().unwrap().is_dir() {
+            if !skipped {
+                markdown_files(&path, found);
+            }
+        } else if name.ends_with(".md") {
+            found.push(path);
+        }
+    }
+    found.sort();
+}
+
 #[test]
 fn every_documented_config_passes_check_config() {
+    let mut files = Vec::new();
+    markdown_files("", &mut files);
     let mut checked = 0;
-    for path in ["README.md", "envoy/idp/README.md"] {
-        for (i, config) in markdown_configs(path).iter().enumerate() {
+    let mut per_file = std::collections::BTreeMap::new();
+    for path in &files {
+        let configs = markdown_configs(path);
+        for (i, config) in configs.iter().enumerate() {
             check(&format!("{path} block {i}"), config);
             checked += 1;
         }
+        per_file.insert(path.as_str(), configs.len());
+    }
+    // Guards the extraction itself: the files that show configs must be found and read.
+    for (path, at_least) in [
+        ("README.md", 1),
+        ("docs/configuration.md", 1),
+        ("docs/identity-providers.md", 2),
+        ("docs/mcp-authorization.md", 1),
+    ] {
+        let found = per_file.get(path).copied().unwrap_or(0);
+        assert!(
+            found >= at_least,
+            "{path}: {found} configs found, {at_least} expected"
+        );
     }
     for path in [
         "envoy/envoy.yaml",
@@ -98,6 +146,6 @@ fn every_documented_config_passes_check_config() {
         check(path, &configs[0]);
         checked += 1;
     }
-    // Guards the extraction itself: README (4) + idp README (2) + 3 Envoy files.
-    assert!(checked >= 9, "only {checked} configs found");
+    // README (1) + docs (4) + 3 Envoy files.
+    assert!(checked >= 8, "only {checked} configs found");
 }

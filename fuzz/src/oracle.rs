@@ -1,4 +1,4 @@
-//! A reference model of token acceptance, written from the rules (RFC 7515/7519, the README)
+//! A reference model of token acceptance, written from the rules (RFC 7515/7519, the docs)
 //! and sharing no code with the filter: its own base64url decoding, `serde_json` for the JSON,
 //! the `rsa` and `p256` crates for signatures (the filter verifies RS* and ES256 with its own
 //! arithmetic), then the claim rules. The fuzz targets assert that every token the filter

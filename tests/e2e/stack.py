@@ -26,7 +26,7 @@ class Stack:
         self.jwks_options.update(jwks_options or {})
         self.jwks = jwks_server or JwksServer(jwks_document, harness.free_port())
         self.plugin_extra = plugin_extra or {}  # merged into the plugin config (mcpAuthorization, ...)
-        self.buffer = buffer  # envoy.filters.http.buffer after the filter (README, mcpAuthorization)
+        self.buffer = buffer  # envoy.filters.http.buffer after the filter (docs/mcp-authorization.md)
         self.upstream = CountingUpstream()
         self.log_dir = harness.new_log_dir(name)
         self.envoy = None

@@ -3,8 +3,8 @@ the request edits (`accept-encoding`, the credential, claim headers), encoded an
 list responses, an oversized SSE event, batches, denied notifications, `onInsufficientScope:
 hide`, and the optional mode's 401 with `scope=`.
 
-Each class runs the filter with Envoy's buffer filter behind it (README, "MCP
-authorization"), so a denied call never opens a request at the upstream; every denial
+Each class runs the filter with Envoy's buffer filter behind it (docs/mcp-authorization.md,
+"Envoy routing"), so a denied call never opens a request at the upstream; every denial
 checks exactly that, after a fence (witness.py).
 """
 

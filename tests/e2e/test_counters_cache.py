@@ -1,4 +1,4 @@
-"""README promises about keys and stats, run in Envoy: every `denied.<reason>` counter moves
+"""The docs' promises about keys and stats, run in Envoy: every `denied.<reason>` counter moves
 by exactly one for its own kind of request (and no other counter does), and a JWKS served
 with `Cache-Control: max-age` is refreshed in the background ahead of that expiry, not after
 `cacheDurationSeconds`.
@@ -18,7 +18,7 @@ from stack import Stack, raw_request
 KEY = tokens.SigningKey.rsa()
 REASONS = ["missing", "invalid_request", "malformed", "unsupported_alg", "unknown_kid", "bad_signature",
            "expired", "not_yet_valid", "issuer", "audience", "missing_claim", "invalid_claim"]
-MAX_AGE = 60  # the README's lower clamp: refresh-ahead starts a tenth before, at 54 s
+MAX_AGE = 60  # the lower clamp (docs/keys.md): refresh-ahead starts a tenth before, at 54 s
 
 
 class DeniedCountersTest(harness.ReportsFailures, unittest.TestCase):

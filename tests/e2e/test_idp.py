@@ -50,7 +50,7 @@ class Idp:
     def __init__(self, log_dir, *, layout, resources, authorization_query=None, jwks_path=None, name="idp",
                  rfc9207="off", cimd=False, env=None):
         # rfc9207 "off" by default: a fronted provider that sends `iss` is refused without a
-        # passage (README, RFC 9207), and most fronting tests run no login, so they play a
+        # passage (docs/identity-providers.md), and most fronting tests run no login, so they play a
         # provider without it. The sign-in tests and the passage test turn it on.
         self.port = harness.free_port()
         self.layout = layout
@@ -238,7 +238,7 @@ def oauth_roundtrip(url, timeout=45):
 
 def buffer_registration(config):
     """Envoy's buffer filter after the Wasm filter, enabled on the registration route only
-    (envoy/idp/README.md): the filter lets a registration's headers continue so that its body
+    (docs/identity-providers.md): the filter lets a registration's headers continue so that its body
     callback runs, and the buffer filter then holds them until the whole body is in, so the
     router never sends a registration to the MCP upstream before the filter has answered."""
     hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
@@ -533,7 +533,7 @@ class KeycloakLayoutTest(IdpCase):
 
 
 def route_passage_to_idp(config):
-    """The route the filter's passage needs (envoy/idp/README.md): requests it marked with
+    """The route the filter's passage needs (docs/identity-providers.md): requests it marked with
     `x-mcp-authn-route: idp` (after rewriting `:path`) go to the `idp` cluster."""
     hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
     hcm["route_config"]["virtual_hosts"][0]["routes"].insert(
@@ -829,7 +829,7 @@ class IdpMismatchTest(KeycloakDownCase):
 class IdpDownTest(KeycloakDownCase):
     def test_idp_down(self):
         """The IdP stops after the gateway cached its keys (but not its metadata): discovery and
-        registration answer the README's 503 within the timeout, tokens keep being verified."""
+        registration answer the documented 503 within the timeout, tokens keep being verified."""
         first = self.idp.client_credentials_token(self.resource)
         second = self.idp.client_credentials_token(self.resource)
         status, _, body = self.post_initialize(first)
@@ -864,7 +864,7 @@ class IdpDownTest(KeycloakDownCase):
 
 class MetadataCacheTest(KeycloakDownCase):
     def test_metadata_is_cached_and_survives_an_outage(self):
-        """The README's metadata cache: a second request skips the IdP, and the document is
+        """The documented metadata cache: a second request skips the IdP, and the document is
         still served while the IdP is down (registration, never cached, gets the 503)."""
         discovery = ("GET", self.idp.path("discovery"), 200)
         first = self.as_metadata()

@@ -1,6 +1,6 @@
 """The shared JWKS lease under a race: many cold requests at once on several workers while
 the first fetch is slow. Exactly one fetch reaches the IdP, every request gets the right
-answer, and none waits past the fetch timeout (the README's bound on a paused request).
+answer, and none waits past the fetch timeout (docs/keys.md: the bound on a paused request).
 """
 
 import threading

@@ -1,4 +1,4 @@
-"""README promises run in Envoy: the query and cookie token locations (the credential removed
+"""The docs' promises run in Envoy: the query and cookie token locations (the credential removed
 from `:path` and from the cookie, the rest kept), `claimsToHeaders` (exact values, client
 copies removed), `jwks.inline` given as a JSON string, and the CORS preflight and exposed
 headers of envoy/envoy.yaml. The upstream is the witness for each.

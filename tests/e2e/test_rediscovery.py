@@ -1,5 +1,5 @@
 """Discovered keys (`jwks` omitted, `provider` set): after a failed fetch from the discovered
-`jwks_uri`, the filter asks the provider's metadata again (README, `jwks`), so a provider
+`jwks_uri`, the filter asks the provider's metadata again (docs/keys.md), so a provider
 that moved its keys is followed without a restart.
 """
 

@@ -103,7 +103,8 @@ class PluginConfigTest(unittest.TestCase):
     def test_markdown_examples(self):
         configs = markdown_configs()
         sources = {source.split(":")[0] for source, _ in configs}
-        self.assertLessEqual({"README.md", "envoy/idp/README.md"}, sources)
+        self.assertLessEqual({"README.md", "docs/configuration.md", "docs/identity-providers.md",
+                              "docs/mcp-authorization.md"}, sources)
         self.assertTrue(any("mcpAuthorization" in config for _, config in configs))
         self.assert_valid(configs)
 

@@ -7,7 +7,8 @@
 #   dist/oci/mcp_authn-artifact/      two layers: application/vnd.module.wasm.config.v1+json
 #   dist/oci/mcp_authn-artifact.oci.tar and application/vnd.module.wasm.content.layer.v1+wasm
 #
-# Why these shapes: see scripts/oci_layout.py (it cites Istio's pkg/wasm/imagefetcher.go).
+# Why these shapes: see scripts/oci_layout.sh (it cites Istio's pkg/wasm/imagefetcher.go),
+# which writes them with oras (pinned; scripts/setup-oras.sh installs it with `go install`).
 # The layouts are byte-for-byte deterministic; the printed manifest digests are what a
 # WasmPlugin pins (`url: oci://REGISTRY/REPO@sha256:...` or `sha256:` without the prefix).
 #
@@ -40,11 +41,11 @@ while read -r variant digest layout tarball; do
   echo "  layout:  ${layout#"$ROOT/"}  (skopeo: oci:${layout#"$ROOT/"}:$tag)"
   echo "  archive: ${tarball#"$ROOT/"}  (skopeo: oci-archive:${tarball#"$ROOT/"})"
   [[ "$variant" == compat ]] && compat_digest="$digest"
-done < <(python3 "$ROOT/scripts/oci_layout.py" "$WASM" "$ROOT/dist/oci" "$tag")
+done < <("$ROOT/scripts/oci_layout.sh" "$WASM" "$ROOT/dist/oci" "$tag")
 echo "module sha256: $(sha256sum "$WASM" | cut -d' ' -f1)"
 
 if [[ -z "$compat_digest" ]]; then
-  echo "error: scripts/oci_layout.py printed no compat image digest" >&2
+  echo "error: scripts/oci_layout.sh printed no compat image digest" >&2
   exit 1
 fi
 echo "Istio manifests pinning oci://$image:$tag (sha256 ${compat_digest#sha256:}):"

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Install what the ship tests (scripts/ship-tests.sh) need, idempotently:
+#   - oras (pinned, from the Go module proxy, scripts/setup-oras.sh), which writes the OCI
+#     image layouts (scripts/oci_layout.sh);
 #   - Debian packages: skopeo (push/pull/inspect images without a daemon), umoci (an
 #     independent check that the compat image unpacks with a standard tool) and
 #     docker-registry (a loopback OCI registry for the push/pull round trip);
@@ -36,6 +38,8 @@ if ((${#missing[@]})); then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
+ORAS="$("$ROOT/scripts/setup-oras.sh")"
+
 if [[ ! -x "$VENV/bin/python" ]]; then
   "$(command -v python3.11 || command -v python3)" -m venv "$VENV"
 fi
@@ -47,4 +51,5 @@ for reqs in "${REQS[@]}"; do
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$reqs" >&2
   fi
 done
-echo "ship test tools ready: $(skopeo --version), $(umoci --version), $(docker-registry --version)" >&2
+echo "ship test tools ready: $(skopeo --version), $(umoci --version), $(docker-registry --version)," \
+  "oras $("$ORAS" version | sed -n 's/^Version: *//p')" >&2

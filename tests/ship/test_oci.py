@@ -2,7 +2,7 @@
 
 The round trip goes through a real registry (Debian's docker-registry, on a free loopback
 port, storage in a temp dir) with skopeo, then checks what comes back the way Istio's
-fetcher reads it (see scripts/oci_layout.py for the rules and where they come from).
+fetcher reads it (see scripts/oci_layout.sh for the rules and where they come from).
 """
 
 import gzip
@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
 import tempfile
 import unittest
@@ -24,6 +23,9 @@ TAR_GZIP_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 WASM_CONFIG = "application/vnd.module.wasm.config.v1+json"
 WASM_LAYER = "application/vnd.module.wasm.content.layer.v1+wasm"
 TAG = "ship-test"
+# The compat image's manifest annotations: the variant Istio's fetcher reads, and the creation
+# time oras always writes, fixed at the epoch so the digests are reproducible.
+COMPAT_ANNOTATIONS = {"module.wasm.image/variant": "compat", "org.opencontainers.image.created": "1970-01-01T00:00:00Z"}
 
 
 class Layout:
@@ -67,7 +69,7 @@ def istio_extract(layout):
 def build_layouts(out_dir):
     """Run the layout builder into `out_dir`; return {variant: manifest digest}."""
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "scripts", "oci_layout.py"), WASM_PATH, out_dir, TAG],
+        [os.path.join(ROOT, "scripts", "oci_layout.sh"), WASM_PATH, out_dir, TAG],
         capture_output=True, text=True, timeout=60, check=True,
     )
     return {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()}
@@ -88,7 +90,7 @@ class ImageShapeTest(unittest.TestCase):
     def test_compat_is_one_tar_gzip_layer_with_plugin_wasm_and_the_annotation(self):
         manifest = self.compat.manifest
         self.assertEqual(manifest["mediaType"], MANIFEST)
-        self.assertEqual(manifest["annotations"], {"module.wasm.image/variant": "compat"})
+        self.assertEqual(manifest["annotations"], COMPAT_ANNOTATIONS)
         [layer] = manifest["layers"]
         self.assertEqual(layer["mediaType"], TAR_GZIP_LAYER)
         with tarfile.open(fileobj=io.BytesIO(gzip.decompress(self.compat.blob(layer["digest"])))) as tar:
@@ -188,7 +190,7 @@ class RegistryRoundTripTest(unittest.TestCase):
             [document] = applied(name)
             spec = document["spec"].get("wasm", document["spec"])
             self.assertEqual("sha256:" + spec["sha256"], pulled.descriptor["digest"], name)
-        self.assertEqual(pulled.manifest["annotations"], {"module.wasm.image/variant": "compat"})
+        self.assertEqual(pulled.manifest["annotations"], COMPAT_ANNOTATIONS)
         self.assertEqual([l["mediaType"] for l in pulled.manifest["layers"]], [TAR_GZIP_LAYER])
         variant, wasm = istio_extract(pulled)
         self.assertEqual((variant, sha256_bytes(wasm)), ("compat", sha256_file(WASM_PATH)))

@@ -331,7 +331,7 @@ pub fn finish(
     answer: IdpAnswer<'_>,
 ) -> LocalReply {
     // 502/503/504 are what Envoy answers for a provider it cannot reach or that timed out
-    // (and what a provider says when it is down): the README's "down", a JSON 503, never
+    // (and what a provider says when it is down): docs/identity-providers.md's "down", a JSON 503, never
     // Envoy's own text passed on.
     let answer = match answer {
         IdpAnswer::Response {

@@ -368,10 +368,18 @@ fn main() {
         bytes.extend(noise(2 * usize::from(len)));
         write(&rsa_dir, &format!("public-op-{i}"), &bytes);
     }
+    // [mode 1, fixture, hash, message (high bit: verify over the trailing bytes instead),
+    //  mutation, position, value, trailing bytes]
     for mutation in 0u8..10 {
-        let mut bytes = vec![1, mutation, mutation % 3, mutation, 17, 0x80];
-        bytes.extend(noise(40));
-        write(&rsa_dir, &format!("pkcs1-{mutation}"), &bytes);
+        let trailing = usize::from(mutation) * 13;
+        for (name, pick, len) in [
+            ("pkcs1", mutation, 40),
+            ("pkcs1-other-message", 0x80 | mutation, trailing),
+        ] {
+            let mut bytes = vec![1, mutation, mutation % 3, pick, mutation, 17, 0x80];
+            bytes.extend(noise(len));
+            write(&rsa_dir, &format!("{name}-{mutation}"), &bytes);
+        }
     }
     let es_dir = root.join("es256_diff");
     for mutation in 0u8..13 {

@@ -1,18 +1,93 @@
 //! The RSA verifier against the reference crate on the same inputs:
 //! - mode 0: `MontgomeryKey::public_op` against `BigUint::modpow` on an arbitrary odd modulus
 //!   of 2 to 520 bytes and an arbitrary signature (below the modulus or not);
-//! - mode 1: a PKCS#1 v1.5 signature made with a fixture key over a fuzzer-chosen message,
-//!   then mutated, with the filter's RS* decision (`Alg::verify`, the s < n check and the
-//!   Montgomery path) compared against `rsa`'s PKCS#1 v1.5 verifier.
+//! - mode 1: a PKCS#1 v1.5 signature by a fixture key over one of a fixed set of messages,
+//!   then mutated, and checked either over its own message or over a fuzzer-chosen one (which
+//!   both sides must refuse unless it is the same bytes), with the filter's RS* decision
+//!   (`Alg::verify`, the s < n check and the Montgomery path) compared against `rsa`'s PKCS#1
+//!   v1.5 verifier.
+//!
+//! The signatures are made once per process (`SIGNED`), not per run: an RSA private-key
+//! operation costs milliseconds and held the target to ~50 executions/s, while every run's
+//! two public-key checks cost tens of microseconds.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use mcp_authn::core::alg::Alg;
 use mcp_authn::core::rsa_pkcs1::MontgomeryKey;
-use mcp_authn_fuzz::rsa_fixtures;
+use mcp_authn_fuzz::{RsaFixture, rsa_fixtures};
 use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, Pkcs1v15Sign};
 use sha2::{Digest, Sha256, Sha384, Sha512};
+use std::sync::OnceLock;
+
+/// Messages signed ahead: empty, around the SHA-256 and SHA-512 padding boundaries (55/56,
+/// 111/112 bytes), a block and a half, a JWS signing input, and a long one.
+fn messages() -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = [
+        0usize, 1, 31, 55, 56, 63, 64, 65, 111, 112, 127, 128, 200, 1000,
+    ]
+    .iter()
+    .map(|&len| (0..len).map(|i| (i * 7 + len) as u8).collect())
+    .collect();
+    out.push(b"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJmdXp6In0".to_vec());
+    out.push(vec![0xff; 4096]);
+    out
+}
+
+/// The three RS* algorithms: the filter's `Alg`, `rsa`'s scheme and the digest.
+fn hash(index: u8, message: &[u8]) -> (Alg, Pkcs1v15Sign, Vec<u8>) {
+    match index % 3 {
+        0 => (
+            Alg::Rs256,
+            Pkcs1v15Sign::new::<Sha256>(),
+            Sha256::digest(message).to_vec(),
+        ),
+        1 => (
+            Alg::Rs384,
+            Pkcs1v15Sign::new::<Sha384>(),
+            Sha384::digest(message).to_vec(),
+        ),
+        _ => (
+            Alg::Rs512,
+            Pkcs1v15Sign::new::<Sha512>(),
+            Sha512::digest(message).to_vec(),
+        ),
+    }
+}
+
+/// Every (fixture, hash, message) signature, indexed `[fixture][hash][message]`, with the messages.
+struct Signed {
+    messages: Vec<Vec<u8>>,
+    signatures: Vec<[Vec<Vec<u8>>; 3]>,
+}
+
+fn signed() -> &'static Signed {
+    static SIGNED: OnceLock<Signed> = OnceLock::new();
+    SIGNED.get_or_init(|| {
+        let messages = messages();
+        let sign = |fixture: &RsaFixture, h: u8| -> Vec<Vec<u8>> {
+            messages
+                .iter()
+                .map(|message| {
+                    let (_, scheme, digest) = hash(h, message);
+                    fixture
+                        .private
+                        .sign(scheme, &digest)
+                        .expect("the fixture key signs")
+                })
+                .collect()
+        };
+        let signatures = rsa_fixtures()
+            .iter()
+            .map(|fixture| [sign(fixture, 0), sign(fixture, 1), sign(fixture, 2)])
+            .collect();
+        Signed {
+            messages,
+            signatures,
+        }
+    })
+}
 
 fuzz_target!(|data: &[u8]| {
     match data.split_first() {
@@ -49,34 +124,24 @@ fn public_op(data: &[u8]) {
 }
 
 fn pkcs1(data: &[u8]) {
-    let Some((&[which, hash, mutation, position, value], message)) =
-        data.split_first_chunk::<5>().map(|(a, b)| (a, b))
+    let Some((&[which, hash_index, pick, mutation, position, value], chosen)) =
+        data.split_first_chunk::<6>().map(|(a, b)| (a, b))
     else {
         return;
     };
     let fixtures = rsa_fixtures();
-    let fixture = &fixtures[usize::from(which) % fixtures.len()];
-    let (alg, scheme, digest): (Alg, Pkcs1v15Sign, Vec<u8>) = match hash % 3 {
-        0 => (
-            Alg::Rs256,
-            Pkcs1v15Sign::new::<Sha256>(),
-            Sha256::digest(message).to_vec(),
-        ),
-        1 => (
-            Alg::Rs384,
-            Pkcs1v15Sign::new::<Sha384>(),
-            Sha384::digest(message).to_vec(),
-        ),
-        _ => (
-            Alg::Rs512,
-            Pkcs1v15Sign::new::<Sha512>(),
-            Sha512::digest(message).to_vec(),
-        ),
+    let signed = signed();
+    let f = usize::from(which) % fixtures.len();
+    let fixture = &fixtures[f];
+    let m = usize::from(pick) % signed.messages.len();
+    let mut signature = signed.signatures[f][usize::from(hash_index % 3)][m].clone();
+    // The high bit of `pick`: verify the signature over the fuzzer's message instead.
+    let message: &[u8] = if pick & 0x80 == 0 {
+        &signed.messages[m]
+    } else {
+        chosen
     };
-    let mut signature = fixture
-        .private
-        .sign(scheme.clone(), &digest)
-        .expect("the fixture key signs");
+    let (alg, scheme, digest) = hash(hash_index, message);
     let n = fixture.key.n();
     let at = usize::from(position) % signature.len();
     match mutation % 10 {
@@ -100,4 +165,7 @@ fn pkcs1(data: &[u8]) {
     let reference = fixture.key.verify(scheme, &digest, &signature).is_ok();
     let ours = alg.verify(&fixture.public, message, &signature);
     assert_eq!(ours, reference, "mutation {} at {at}", mutation % 10);
+    if message != signed.messages[m].as_slice() {
+        assert!(!reference, "a signature verified over another message");
+    }
 }

@@ -17,6 +17,7 @@ Environment (all optional):
   BENCH_OUT              Markdown report path (default bench/RESULTS.md; quick: target/bench/RESULTS.quick.md)
   BENCH_TOOL             wrk (default) or oha (no uncached cases: oha cannot rotate headers)
   ENVOY                  Envoy binary (bash wrapper sets it from scripts/setup-envoy.sh)
+  BENCH_CASES            only these case ids, space-separated (default: every case)
   BENCH_NOOP_WASM        the do-nothing filter (bench/noop-filter; the bash wrapper builds it); without
                          it the "noop proxy-wasm filter" case is skipped
 """
@@ -70,6 +71,7 @@ OUT = os.environ.get("BENCH_OUT") or (
 )
 ENVOY = os.environ.get("ENVOY")
 NOOP_WASM = os.environ.get("BENCH_NOOP_WASM") or None
+ONLY = set(os.environ.get("BENCH_CASES", "").split())
 
 # --------------------------------------------------------------------------- cases
 
@@ -93,8 +95,34 @@ CASES = [
     ("native_notoken", "Native jwt_authn, no token (401)", "native_cache", "/mcp", None, 401, None),
     ("wasm_notoken", "Wasm filter, no token (401)", "wasm", "/mcp", None, 401, "native_notoken"),
     ("wasm_metadata", "Wasm filter, metadata GET", "wasm", METADATA_PATH, None, 200, None),
+    ("mcp_nofilter", "MCP 2026-07-28 tools/call POST, buffer filter only", "post_nofilter", "/mcp", None, 200,
+     None),
+    ("mcp_norules", "MCP 2026-07-28 tools/call POST, Wasm filter (cached token, no rules) + buffer",
+     "post_wasm", "/mcp", "single", 200, None),
+    ("mcp_rules", "MCP 2026-07-28 tools/call POST, Wasm filter (cached token, mcpAuthorization allows) + buffer",
+     "post_wasm_rules", "/mcp", "single", 200, None),
 ]
 CASE = {c[0]: c for c in CASES}
+
+# A 2026-07-28 tools/call as the `mcp` 2.x client sends it: the SEP-2243 headers mirror the body.
+MCP_BODY = json.dumps({
+    "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+    "params": {"name": "echo", "arguments": {"message": "hello"},
+               "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}},
+}, separators=(",", ":"))
+MCP_HEADERS = {
+    "Content-Type": "application/json",
+    "Accept": "application/json, text/event-stream",
+    "MCP-Protocol-Version": "2026-07-28",
+    "Mcp-Method": "tools/call",
+    "Mcp-Name": "echo",
+}
+# (method, extra headers, body) of the cases that are not a plain GET.
+REQUESTS = {cid: ("POST", MCP_HEADERS, MCP_BODY) for cid in ("mcp_nofilter", "mcp_norules", "mcp_rules")}
+
+
+def request_of(cid):
+    return REQUESTS.get(cid, ("GET", {}, ""))
 
 # Spike figures from issue 8 (2-core machine, --concurrency 1), for the target summary.
 SPIKE = {
@@ -130,6 +158,9 @@ RATIOS = [
     ("(ref) do-nothing + cached path's hostcalls ÷ no-filter", "wasm_hostcalls", "nofilter", None),
     ("(ref) cached ÷ do-nothing + cached path's hostcalls", "wasm_cached", "wasm_hostcalls", None),
     ("(ref) RS256 pool, default cache ÷ cache off", "wasm_rs256_defcache", "wasm_rs256", None),
+    ("MCP 2026-07-28 tools/call: rules ÷ no rules", "mcp_rules", "mcp_norules", None),
+    ("MCP 2026-07-28 tools/call: rules ÷ no filter (buffer only)", "mcp_rules", "mcp_nofilter", None),
+    ("MCP 2026-07-28 tools/call: no rules ÷ no filter (buffer only)", "mcp_norules", "mcp_nofilter", None),
 ]
 
 
@@ -150,10 +181,10 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def http_get(port, path, headers=None, timeout=5):
+def http_get(port, path, headers=None, timeout=5, method="GET", body=None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("GET", path, headers=headers or {})
+        conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
         return response.status, response.read()
     finally:
@@ -225,8 +256,11 @@ class Envoy:
 # --------------------------------------------------------------------------- load tool
 
 
-def run_wrk(port, path, token, token_file, duration):
-    env = dict(os.environ, BENCH_PATH=path, BENCH_TOKEN=token or "", BENCH_TOKEN_FILE=token_file or "")
+def run_wrk(port, path, token, token_file, duration, request=("GET", {}, "")):
+    method, headers, body = request
+    env = dict(os.environ, BENCH_PATH=path, BENCH_TOKEN=token or "", BENCH_TOKEN_FILE=token_file or "",
+               BENCH_METHOD=method, BENCH_BODY=body,
+               BENCH_HEADERS="\n".join(f"{k}: {v}" for k, v in headers.items()))
     argv = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{duration}s", "--timeout", "5s", "--latency",
             "-s", os.path.join(HERE, "wrk.lua"), f"http://127.0.0.1:{port}{path}"]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -245,10 +279,16 @@ def run_wrk(port, path, token, token_file, duration):
     return r
 
 
-def run_oha(port, path, token, token_file, duration):
+def run_oha(port, path, token, token_file, duration, request=("GET", {}, "")):
     if token_file:
         return None  # oha sends one fixed header set; the uncached pool needs wrk's Lua
-    argv = ["oha", "--no-tui", "--output-format", "json", "-z", f"{duration}s", "-c", str(CONNECTIONS)]
+    method, headers, body = request
+    argv = ["oha", "--no-tui", "--output-format", "json", "-z", f"{duration}s", "-c", str(CONNECTIONS),
+            "-m", method]
+    for name, value in headers.items():
+        argv += ["-H", f"{name}: {value}"]
+    if body:
+        argv += ["-d", body]
     if token:
         argv += ["-H", f"Authorization: Bearer {token}"]
     argv.append(f"http://127.0.0.1:{port}{path}")
@@ -273,9 +313,9 @@ def run_oha(port, path, token, token_file, duration):
     }
 
 
-def load(port, path, token, token_file, duration):
+def load(port, path, token, token_file, duration, request=("GET", {}, "")):
     runner = run_oha if TOOL == "oha" else run_wrk
-    return runner(port, path, token, token_file, duration)
+    return runner(port, path, token, token_file, duration, request)
 
 
 # --------------------------------------------------------------------------- bench
@@ -299,7 +339,7 @@ def first_token(case, single_token, pools):
 
 
 def active_cases():
-    return [c for c in CASES if c[2] not in render.NOOP_LISTENERS or NOOP_WASM]
+    return [c for c in CASES if (c[2] not in render.NOOP_LISTENERS or NOOP_WASM) and (not ONLY or c[0] in ONLY)]
 
 
 def tamper(token):
@@ -314,18 +354,36 @@ def preflight(envoy, single_token, pools):
     for case in active_cases():
         cid, _, lst, path, kind, expected, _ = case
         token = first_token(case, single_token, pools)
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        status, body = http_get(envoy.ports[lst], path, headers)
+        method, extra, payload = request_of(cid)
+        headers = dict(extra, **({"Authorization": f"Bearer {token}"} if token else {}))
+        status, body = http_get(envoy.ports[lst], path, headers, method=method, body=payload or None)
         if status != expected:
             problems.append(f"{cid}: got {status}, expected {expected}: {body[:200]!r}")
+        if cid in REQUESTS and status == 200 and body:
+            problems.append(f"{cid}: the POST did not reach the direct_response: {body[:200]!r}")
         if cid == "wasm_metadata" and tokens.RESOURCE.encode() not in body:
             problems.append(f"{cid}: metadata body lacks the resource: {body[:200]!r}")
         if token and lst not in render.NOOP_LISTENERS:  # the floors check nothing
-            status, _ = http_get(envoy.ports[lst], path, {"Authorization": f"Bearer {tamper(token)}"})
+            forged = dict(extra, Authorization=f"Bearer {tamper(token)}")
+            status, _ = http_get(envoy.ports[lst], path, forged, method=method, body=payload or None)
             if status != 401:
                 problems.append(f"{cid}: forged signature got {status}, expected 401")
+        if cid == "mcp_rules":
+            problems += mcp_preflight(envoy.ports[lst], path, headers)
     if problems:
         raise RuntimeError("preflight failed:\n  " + "\n  ".join(problems))
+
+
+def mcp_preflight(port, path, headers):
+    """The rules listener really decides: a denied tool, and headers that disagree with the body,
+    must not reach the direct_response (200 with an empty body)."""
+    problems = []
+    denied = MCP_BODY.replace('"echo"', '"delete_file"')
+    for what, name, body in (("denied tool", "delete_file", denied), ("header/body mismatch", "echo", denied)):
+        status, reply = http_get(port, path, dict(headers, **{"Mcp-Name": name}), method="POST", body=body)
+        if status == 200 and not reply:
+            problems.append(f"mcp_rules: {what} reached the upstream")
+    return problems
 
 
 def check(case, r):
@@ -354,14 +412,14 @@ def run_concurrency(concurrency, log_dir, wasm_path, noop_path, single_token, po
             print(f"warmup: {WARMUP}s per case", flush=True)
             for case in cases:
                 token, token_file = case_inputs(case, single_token, pools)
-                load(envoy.ports[case[2]], case[3], token, token_file, WARMUP)
+                load(envoy.ports[case[2]], case[3], token, token_file, WARMUP, request_of(case[0]))
         runs = {c[0]: [] for c in cases}
         problems = []
         for rnd in range(ROUNDS):
             order = cases[rnd % len(cases):] + cases[:rnd % len(cases)]
             for case in order:
                 token, token_file = case_inputs(case, single_token, pools)
-                r = load(envoy.ports[case[2]], case[3], token, token_file, DURATION)
+                r = load(envoy.ports[case[2]], case[3], token, token_file, DURATION, request_of(case[0]))
                 runs[case[0]].append(r)
                 issues = check(case, r)
                 if issues:
@@ -468,7 +526,8 @@ def table_lines(summary):
         if not s:
             lines.append(f"| {label} | skipped | | | | | |")
             continue
-        vs_nofilter = ratio(summary, cid, "nofilter") if cid != "nofilter" else None
+        base = "mcp_nofilter" if cid in REQUESTS else "nofilter"  # a POST against the POST floor
+        vs_nofilter = ratio(summary, cid, base) if cid != base else None
         vs_native = ratio(summary, cid, native) if native else None
         lines.append(f"| {label} | {s['rps']:,.0f} | {s['rps_min']:,.0f}–{s['rps_max']:,.0f} | {s['p50_ms']:.2f} "
                      f"| {s['p99_ms']:.2f} | {fmt_ratio(vs_nofilter)} | {fmt_ratio(vs_native)} |")
@@ -489,15 +548,30 @@ def ratio_lines(summary):
     return lines
 
 
-def added_cost_us(summary, cid):
-    """Worker time added per request over no-filter, in µs: 1/rps - 1/rps(no-filter).
+def added_cost_us(summary, cid, base="nofilter"):
+    """Worker time added per request over `base` (no-filter), in µs: 1/rps - 1/rps(base).
 
     Meaningful at --concurrency 1, where one worker serves every request (when Envoy, not wrk,
     is the bottleneck); under CPU contention it includes the time other processes took.
     """
-    if cid not in summary or "nofilter" not in summary:
+    if cid not in summary or base not in summary:
         return None
-    return (1 / summary[cid]["rps"] - 1 / summary["nofilter"]["rps"]) * 1e6
+    return (1 / summary[cid]["rps"] - 1 / summary[base]["rps"]) * 1e6
+
+
+def mcp_cost_lines(summary):
+    """The 2026-07-28 tools/call: what the filter and its rules add to a buffered POST."""
+    rows = [
+        ("the filter, cached token, no rules (over buffer only)", "mcp_norules", "mcp_nofilter"),
+        ("mcpAuthorization: header check, body read and agreement, rules (over no rules)", "mcp_rules",
+         "mcp_norules"),
+        ("both (over buffer only)", "mcp_rules", "mcp_nofilter"),
+    ]
+    lines = ["| MCP POST path | µs/request |", "|---|---:|"]
+    for label, cid, base in rows:
+        cost = added_cost_us(summary, cid, base)
+        lines.append(f"| {label} | {'–' if cost is None else f'{cost:,.1f}'} |")
+    return lines
 
 
 def cost_lines(summary):
@@ -535,7 +609,7 @@ def markdown(info, results, settings, load_before, load_after, busy):
     lines = ["# Benchmark results", ""]
     lines += [
         "Produced by `scripts/bench.sh`" + (" (BENCH_QUICK=1 smoke run)" if QUICK else "") + ". One Envoy per worker "
-        "count holds every setup (one listener each, all ending in a GET `direct_response` 200); the cases run "
+        "count holds every setup (one listener each, all ending in a `direct_response` 200); the cases run "
         f"in {settings['rounds']} interleaved round(s) of {settings['duration']} s each (order rotated per round, "
         f"{settings['warmup']} s warmup per case first), with `wrk -t1 -c{CONNECTIONS}`. Figures are the median "
         "over rounds; ratios divide median rps from the same Envoy run.",
@@ -567,6 +641,13 @@ def markdown(info, results, settings, load_before, load_after, busy):
         "than its capacity).",
         "- **No token**: no `Authorization` header (the 401 challenge path). **Metadata**: "
         f"`GET {METADATA_PATH}`, answered by the filter.",
+        "- **MCP 2026-07-28 `tools/call`**: a `POST /mcp` with `MCP-Protocol-Version: 2026-07-28`, "
+        "`Mcp-Method: tools/call`, `Mcp-Name: echo` and the matching JSON-RPC body "
+        f"({len(MCP_BODY)} bytes), one cached RS256 token. Every POST listener ends in "
+        "`envoy.filters.http.buffer` (what the README asks for under `mcpAuthorization`), so each reads the "
+        "whole body before the `direct_response`: buffer only; the filter with its default config; the "
+        "filter with the README's five demo rules in `mcpAuthorization` (the first allows `echo`). The "
+        "÷ no-filter column of these rows divides by the buffer-only POST.",
         "",
     ]
     try:
@@ -597,6 +678,9 @@ def markdown(info, results, settings, load_before, load_after, busy):
                       "worker serves everything at `--concurrency 1`, so this approximates the filter's cost "
                       "per request, inflated by CPU contention):", ""]
             lines += cost_lines(res["summary"])
+            if "mcp_rules" in res["summary"]:
+                lines += ["", "The MCP 2026-07-28 `tools/call` POST (worker time added per request, as above):", ""]
+                lines += mcp_cost_lines(res["summary"])
         wasm_stats = {k.replace("wasmcustom.", ""): v for k, v in res["stats"].items()
                       if k.startswith("wasmcustom.") and v}
         if wasm_stats:

@@ -1,6 +1,6 @@
 """The bench Envoy bootstrap (a dict, written as JSON): one listener per setup, all in one Envoy.
 
-Listeners (each on its own free loopback port, each ending in a GET direct_response 200):
+Listeners (each on its own free loopback port, each ending in a direct_response 200):
   nofilter       no HTTP filter but the router
   native_cache   envoy.filters.http.jwt_authn, local JWKS, jwt_cache_config {jwt_cache_size: 100}
   native_nocache envoy.filters.http.jwt_authn, local JWKS, no JWT cache (Envoy's default)
@@ -10,13 +10,19 @@ Listeners (each on its own free loopback port, each ending in a GET direct_respo
                  (only when its module path is given)
   wasm_hostcalls the same module making only the hostcalls of the filter's cached-token path
                  (header map, clock, remove authorization, one counter): the floor of that path
+The MCP POST listeners all end in envoy.filters.http.buffer (as the README asks for on MCP routes
+under mcpAuthorization), so every one of them reads the whole body before the direct_response:
+  post_nofilter   the buffer filter only
+  post_wasm       this filter (default config, no mcpAuthorization), then the buffer filter
+  post_wasm_rules this filter with MCP_AUTHORIZATION (the README's demo rules), then the buffer filter
 """
 
 import json
 
 import tokens
 
-LISTENERS = ("nofilter", "native_cache", "native_nocache", "wasm", "wasm_nocache", "wasm_noop", "wasm_hostcalls")
+LISTENERS = ("nofilter", "native_cache", "native_nocache", "wasm", "wasm_nocache", "wasm_noop", "wasm_hostcalls",
+             "post_nofilter", "post_wasm", "post_wasm_rules")
 # Listeners that run bench/noop-filter, left out when its module path is not given.
 NOOP_LISTENERS = ("wasm_noop", "wasm_hostcalls")
 
@@ -29,6 +35,30 @@ def _router():
     return {
         "name": "envoy.filters.http.router",
         "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+    }
+
+
+# The README's Auth0 demo rules: the bench's `echo` call is allowed by the first; the bench tokens
+# carry no scope or roles, so the others never match.
+MCP_AUTHORIZATION = {
+    "rules": [
+        'mcp.tool.name == "echo"',
+        'mcp.tool.name == "get_user_info"',
+        'mcp.tool.name == "list_files" && jwt.scope.contains("files:read")',
+        'mcp.tool.name == "delete_file" && jwt.scope.contains("files:delete")'
+        ' && jwt["https://mcp-demo/roles"].contains("admin")',
+        'mcp.tool.name == "system_status" && jwt["https://mcp-demo/roles"].contains("admin")',
+    ],
+}
+
+
+def _buffer():
+    return {
+        "name": "envoy.filters.http.buffer",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
+            "max_request_bytes": 1048576,
+        },
     }
 
 
@@ -51,7 +81,7 @@ def native_jwt_authn(cache):
     }
 
 
-def wasm_plugin_config(cache_capacity=None):
+def wasm_plugin_config(cache_capacity=None, mcp_authorization=None):
     config = {
         "issuer": tokens.ISSUER,
         "audiences": [tokens.RESOURCE],
@@ -60,6 +90,8 @@ def wasm_plugin_config(cache_capacity=None):
     }
     if cache_capacity is not None:
         config["verifiedTokenCache"] = {"capacity": cache_capacity}
+    if mcp_authorization is not None:
+        config["mcpAuthorization"] = mcp_authorization
     return config
 
 
@@ -96,6 +128,13 @@ def filters_for(name, wasm_path, noop_path=None):
         return [wasm_filter(wasm_path, "bench_wasm", wasm_plugin_config())]
     if name == "wasm_nocache":
         return [wasm_filter(wasm_path, "bench_wasm_nocache", wasm_plugin_config(cache_capacity=0))]
+    if name == "post_nofilter":
+        return [_buffer()]
+    if name == "post_wasm":
+        return [wasm_filter(wasm_path, "bench_post_wasm", wasm_plugin_config()), _buffer()]
+    if name == "post_wasm_rules":
+        config = wasm_plugin_config(mcp_authorization=MCP_AUTHORIZATION)
+        return [wasm_filter(wasm_path, "bench_post_wasm_rules", config), _buffer()]
     if name == "wasm_noop":
         return [wasm_filter(noop_path, "bench_noop", {}, root_id="noop")]
     if name == "wasm_hostcalls":

@@ -1,7 +1,10 @@
 -- wrk script for scripts/bench.sh.
 --
 -- Environment:
---   BENCH_PATH        request path (GET), e.g. /mcp
+--   BENCH_PATH        request path, e.g. /mcp
+--   BENCH_METHOD      request method (default GET)
+--   BENCH_BODY        request body (default none)
+--   BENCH_HEADERS     extra request headers, one "Name: value" per line
 --   BENCH_TOKEN       one bearer token sent on every request (static request: no per-request Lua)
 --   BENCH_TOKEN_FILE  a file with one token per line, sent round-robin (a pre-formatted request
 --                     per token, so the per-request Lua cost is one table lookup)
@@ -13,8 +16,23 @@ local path = os.getenv("BENCH_PATH") or "/"
 local token = os.getenv("BENCH_TOKEN")
 local token_file = os.getenv("BENCH_TOKEN_FILE")
 
-wrk.method = "GET"
+local method = os.getenv("BENCH_METHOD") or ""
+if method == "" then
+  method = "GET"
+end
+local body = os.getenv("BENCH_BODY") or ""
+
+wrk.method = method
 wrk.path = path
+for line in (os.getenv("BENCH_HEADERS") or ""):gmatch("[^\n]+") do
+  local name, value = line:match("^([^:]+):%s*(.*)$")
+  if name then
+    wrk.headers[name] = value
+  end
+end
+if body ~= "" then
+  wrk.body = body
+end
 if token and token ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. token
 end
@@ -28,7 +46,12 @@ if token_file and token_file ~= "" then
     for line in io.lines(token_file) do
       if line ~= "" then
         count = count + 1
-        requests[count] = wrk.format("GET", path, { ["Authorization"] = "Bearer " .. line })
+        local headers = {}
+        for name, value in pairs(wrk.headers) do
+          headers[name] = value
+        end
+        headers["Authorization"] = "Bearer " .. line
+        requests[count] = wrk.format(method, path, headers, wrk.body)
       end
     end
     if count == 0 then

@@ -99,6 +99,8 @@ CASES = [
      None),
     ("mcp_norules", "MCP 2026-07-28 tools/call POST, Wasm filter (cached token, no rules) + buffer",
      "post_wasm", "/mcp", "single", 200, None),
+    ("mcp_scopes", "MCP 2026-07-28 tools/call POST, Wasm filter (cached token, body check, no rules) + buffer",
+     "post_wasm_scopes", "/mcp", "single", 200, None),
     ("mcp_rules", "MCP 2026-07-28 tools/call POST, Wasm filter (cached token, mcpAuthorization allows) + buffer",
      "post_wasm_rules", "/mcp", "single", 200, None),
 ]
@@ -118,7 +120,8 @@ MCP_HEADERS = {
     "Mcp-Name": "echo",
 }
 # (method, extra headers, body) of the cases that are not a plain GET.
-REQUESTS = {cid: ("POST", MCP_HEADERS, MCP_BODY) for cid in ("mcp_nofilter", "mcp_norules", "mcp_rules")}
+REQUESTS = {cid: ("POST", MCP_HEADERS, MCP_BODY)
+            for cid in ("mcp_nofilter", "mcp_norules", "mcp_scopes", "mcp_rules")}
 
 
 def request_of(cid):
@@ -159,6 +162,7 @@ RATIOS = [
     ("(ref) cached ÷ do-nothing + cached path's hostcalls", "wasm_cached", "wasm_hostcalls", None),
     ("(ref) RS256 pool, default cache ÷ cache off", "wasm_rs256_defcache", "wasm_rs256", None),
     ("MCP 2026-07-28 tools/call: rules ÷ no rules", "mcp_rules", "mcp_norules", None),
+    ("MCP 2026-07-28 tools/call: body check, no rules ÷ no rules", "mcp_scopes", "mcp_norules", None),
     ("MCP 2026-07-28 tools/call: rules ÷ no filter (buffer only)", "mcp_rules", "mcp_nofilter", None),
     ("MCP 2026-07-28 tools/call: no rules ÷ no filter (buffer only)", "mcp_norules", "mcp_nofilter", None),
 ]
@@ -368,21 +372,22 @@ def preflight(envoy, single_token, pools):
             status, _ = http_get(envoy.ports[lst], path, forged, method=method, body=payload or None)
             if status != 401:
                 problems.append(f"{cid}: forged signature got {status}, expected 401")
-        if cid == "mcp_rules":
-            problems += mcp_preflight(envoy.ports[lst], path, headers)
+        if cid in ("mcp_scopes", "mcp_rules"):
+            problems += mcp_preflight(cid, envoy.ports[lst], path, headers)
     if problems:
         raise RuntimeError("preflight failed:\n  " + "\n  ".join(problems))
 
 
-def mcp_preflight(port, path, headers):
-    """The rules listener really decides: a denied tool, and headers that disagree with the body,
-    must not reach the direct_response (200 with an empty body)."""
+def mcp_preflight(cid, port, path, headers):
+    """The mcpAuthorization listeners really decide: a denied tool (refused by the rules, or by the
+    scope requirement: the bench token has no scopes) and headers that disagree with the body must
+    not reach the direct_response (200 with an empty body)."""
     problems = []
     denied = MCP_BODY.replace('"echo"', '"delete_file"')
     for what, name, body in (("denied tool", "delete_file", denied), ("header/body mismatch", "echo", denied)):
         status, reply = http_get(port, path, dict(headers, **{"Mcp-Name": name}), method="POST", body=body)
         if status == 200 and not reply:
-            problems.append(f"mcp_rules: {what} reached the upstream")
+            problems.append(f"{cid}: {what} reached the upstream")
     return problems
 
 
@@ -563,8 +568,11 @@ def mcp_cost_lines(summary):
     """The 2026-07-28 tools/call: what the filter and its rules add to a buffered POST."""
     rows = [
         ("the filter, cached token, no rules (over buffer only)", "mcp_norules", "mcp_nofilter"),
-        ("mcpAuthorization: header check, body read and agreement, rules (over no rules)", "mcp_rules",
-         "mcp_norules"),
+        ("mcpAuthorization without rules: header check, body read and agreement (over no rules)",
+         "mcp_scopes", "mcp_norules"),
+        ("the five demo rules (over the body check without rules)", "mcp_rules", "mcp_scopes"),
+        ("mcpAuthorization with the rules: header check, body read and agreement, rules (over no rules)",
+         "mcp_rules", "mcp_norules"),
         ("both (over buffer only)", "mcp_rules", "mcp_nofilter"),
     ]
     lines = ["| MCP POST path | µs/request |", "|---|---:|"]
@@ -646,7 +654,9 @@ def markdown(info, results, settings, load_before, load_after, busy):
         f"({len(MCP_BODY)} bytes), one cached RS256 token. Every POST listener ends in "
         "`envoy.filters.http.buffer` (what the README asks for under `mcpAuthorization`), so each reads the "
         "whole body before the `direct_response`: buffer only; the filter with its default config; the "
-        "filter with the README's five demo rules in `mcpAuthorization` (the first allows `echo`). The "
+        "filter with only a `requiredScopes` entry for another tool (the body is read and checked against "
+        "the headers, no rule runs); the filter with the README's five demo rules in `mcpAuthorization` "
+        "(the first allows `echo`). The "
         "÷ no-filter column of these rows divides by the buffer-only POST.",
         "",
     ]

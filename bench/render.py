@@ -14,6 +14,8 @@ The MCP POST listeners all end in envoy.filters.http.buffer (as the README asks 
 under mcpAuthorization), so every one of them reads the whole body before the direct_response:
   post_nofilter   the buffer filter only
   post_wasm       this filter (default config, no mcpAuthorization), then the buffer filter
+  post_wasm_scopes this filter with MCP_SCOPES_ONLY (no rules: the body is read and checked against
+                  the headers, no CEL runs), then the buffer filter
   post_wasm_rules this filter with MCP_AUTHORIZATION (the README's demo rules), then the buffer filter
 """
 
@@ -22,7 +24,7 @@ import json
 import tokens
 
 LISTENERS = ("nofilter", "native_cache", "native_nocache", "wasm", "wasm_nocache", "wasm_noop", "wasm_hostcalls",
-             "post_nofilter", "post_wasm", "post_wasm_rules")
+             "post_nofilter", "post_wasm", "post_wasm_scopes", "post_wasm_rules")
 # Listeners that run bench/noop-filter, left out when its module path is not given.
 NOOP_LISTENERS = ("wasm_noop", "wasm_hostcalls")
 
@@ -50,6 +52,11 @@ MCP_AUTHORIZATION = {
         'mcp.tool.name == "system_status" && jwt["https://mcp-demo/roles"].contains("admin")',
     ],
 }
+
+
+# A scope requirement on another tool: it switches the body check on for every MCP POST but does
+# not apply to `echo`, so the bench call is read and checked against its headers, and no rule runs.
+MCP_SCOPES_ONLY = {"requiredScopes": {"tools/call:delete_file": ["files:delete"]}}
 
 
 def _buffer():
@@ -132,6 +139,9 @@ def filters_for(name, wasm_path, noop_path=None):
         return [_buffer()]
     if name == "post_wasm":
         return [wasm_filter(wasm_path, "bench_post_wasm", wasm_plugin_config()), _buffer()]
+    if name == "post_wasm_scopes":
+        config = wasm_plugin_config(mcp_authorization=MCP_SCOPES_ONLY)
+        return [wasm_filter(wasm_path, "bench_post_wasm_scopes", config), _buffer()]
     if name == "post_wasm_rules":
         config = wasm_plugin_config(mcp_authorization=MCP_AUTHORIZATION)
         return [wasm_filter(wasm_path, "bench_post_wasm_rules", config), _buffer()]

@@ -7,6 +7,13 @@
 #                                (the time then only bounds it)
 #   FUZZ_SANITIZER=address       libFuzzer sanitizer (default none: the crate has no unsafe
 #                                code, and debug assertions still catch overflow and panics)
+#   FUZZ_TRACE_COMPARES=0        build without libFuzzer's comparison tracing (own target dir,
+#                                fuzz/target/no-trace-compares). For the long runs of rsa_diff and
+#                                es256_diff: over half their time went to tracing the limb
+#                                comparisons inside the bignum and field arithmetic, values
+#                                derived from hashes and scalar multiplications that tracing
+#                                cannot steer. Edge coverage still guides. Keep it on (the
+#                                default) for the parsers, where it finds magic strings.
 # Seeds come from fuzz/seeds/<target> (committed); libFuzzer grows fuzz/corpus/<target>
 # (ignored). A crash stops that target, leaves its input in fuzz/artifacts/<target>/, and
 # makes the script exit non-zero after the remaining targets ran.
@@ -24,8 +31,14 @@ fi
 
 targets="${FUZZ_TARGETS:-$(cargo +nightly fuzz list)}"
 # Build once, then run the binaries: `cargo fuzz run` would rebuild mid-run when src/ changes.
-cargo +nightly fuzz build -s "$SANITIZER" >&2
-bin_dir="fuzz/target/$(rustc -vV | sed -n 's/^host: //p')/release"
+build=(-s "$SANITIZER")
+target_dir=fuzz/target
+if [[ "${FUZZ_TRACE_COMPARES:-1}" == "0" ]]; then
+  target_dir=fuzz/target/no-trace-compares # other flags: kept apart so neither build invalidates the other
+  build+=(--no-trace-compares --target-dir "$target_dir")
+fi
+cargo +nightly fuzz build "${build[@]}" >&2
+bin_dir="$target_dir/$(rustc -vV | sed -n 's/^host: //p')/release"
 
 limit=(-max_total_time="$SECONDS_PER_TARGET")
 [[ -n "${FUZZ_RUNS:-}" ]] && limit+=(-runs="$FUZZ_RUNS")

@@ -7,7 +7,7 @@
 //!   (`Alg::verify`, the s < n check and the Montgomery path) compared against `rsa`'s PKCS#1
 //!   v1.5 verifier.
 //!
-//! The signatures are made once per process (`SIGNED`), not per run: an RSA private-key
+//! Each signature is made once per process (`signature`), not per run: an RSA private-key
 //! operation costs milliseconds and held the target to ~50 executions/s, while every run's
 //! two public-key checks cost tens of microseconds.
 #![no_main]
@@ -15,7 +15,7 @@
 use libfuzzer_sys::fuzz_target;
 use mcp_authn::core::alg::Alg;
 use mcp_authn::core::rsa_pkcs1::MontgomeryKey;
-use mcp_authn_fuzz::{RsaFixture, rsa_fixtures};
+use mcp_authn_fuzz::rsa_fixtures;
 use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, Pkcs1v15Sign};
 use sha2::{Digest, Sha256, Sha384, Sha512};
@@ -56,37 +56,41 @@ fn hash(index: u8, message: &[u8]) -> (Alg, Pkcs1v15Sign, Vec<u8>) {
     }
 }
 
-/// Every (fixture, hash, message) signature, indexed `[fixture][hash][message]`, with the messages.
+/// The fixed messages, and a slot per (fixture, hash, message) for its signature, indexed
+/// `[fixture][hash][message]`: each is signed on first use, so a short run starts at once.
 struct Signed {
     messages: Vec<Vec<u8>>,
-    signatures: Vec<[Vec<Vec<u8>>; 3]>,
+    signatures: Vec<[Vec<OnceLock<Vec<u8>>>; 3]>,
 }
 
 fn signed() -> &'static Signed {
     static SIGNED: OnceLock<Signed> = OnceLock::new();
     SIGNED.get_or_init(|| {
         let messages = messages();
-        let sign = |fixture: &RsaFixture, h: u8| -> Vec<Vec<u8>> {
-            messages
-                .iter()
-                .map(|message| {
-                    let (_, scheme, digest) = hash(h, message);
-                    fixture
-                        .private
-                        .sign(scheme, &digest)
-                        .expect("the fixture key signs")
-                })
-                .collect()
-        };
+        let slots = || messages.iter().map(|_| OnceLock::new()).collect::<Vec<_>>();
         let signatures = rsa_fixtures()
             .iter()
-            .map(|fixture| [sign(fixture, 0), sign(fixture, 1), sign(fixture, 2)])
+            .map(|_| [slots(), slots(), slots()])
             .collect();
         Signed {
             messages,
             signatures,
         }
     })
+}
+
+/// The fixture's signature over message `m` with hash `h`, made once.
+fn signature(f: usize, h: u8, m: usize) -> Vec<u8> {
+    let signed = signed();
+    signed.signatures[f][usize::from(h % 3)][m]
+        .get_or_init(|| {
+            let (_, scheme, digest) = hash(h, &signed.messages[m]);
+            rsa_fixtures()[f]
+                .private
+                .sign(scheme, &digest)
+                .expect("the fixture key signs")
+        })
+        .clone()
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -134,7 +138,7 @@ fn pkcs1(data: &[u8]) {
     let f = usize::from(which) % fixtures.len();
     let fixture = &fixtures[f];
     let m = usize::from(pick) % signed.messages.len();
-    let mut signature = signed.signatures[f][usize::from(hash_index % 3)][m].clone();
+    let mut signature = signature(f, hash_index, m);
     // The high bit of `pick`: verify the signature over the fuzzer's message instead.
     let message: &[u8] = if pick & 0x80 == 0 {
         &signed.messages[m]

@@ -11,7 +11,8 @@ Scenarios, for each --concurrency in MEMORY_CONCURRENCY (default "1 2"):
                - one request (the keys fetched and parsed in every worker that sees traffic),
                - one token per key (every key used once: the ES256 per-key tables built),
                - `verifiedTokenCache.capacity` distinct tokens (the cache full),
-               - four times as many again (the cache stays at its bound, so memory must not grow).
+               - four times as many again (the cache stays at its bound, so memory must not grow),
+               - the cache refilled with tokens near `maxTokenBytes` (8 KiB): its worst case.
   paused     the filter whose JWKS server holds the fetch; 100 concurrent requests wait for keys
              (`jwks.timeoutMs` 20 s), measured while they wait, and after the keys arrive.
 
@@ -66,8 +67,9 @@ def generated_keys(rsa_count, ec_count):
     return out
 
 
-def mint(key, alg, kid, index, now):
-    claims = {"iss": tokens.ISSUER, "aud": tokens.RESOURCE, "sub": f"mem-{index}", "jti": f"mem-{now}-{index}",
+def mint(key, alg, kid, index, now, pad=0):
+    claims = {"pad": "x" * pad} if pad else {}
+    claims |= {"iss": tokens.ISSUER, "aud": tokens.RESOURCE, "sub": f"mem-{index}", "jti": f"mem-{now}-{index}",
               "iat": now, "nbf": now - 60, "exp": now + 3600}
     return jwt.encode(claims, key, algorithm=alg, headers={"kid": kid})
 
@@ -227,6 +229,10 @@ def run(concurrency, log_dir, wasm_path, keys, cache):
         more = [mint(signer[0], signer[1], signer[2]["kid"], 100000 + i, now) for i in range(4 * cache * concurrency)]
         send_all(envoy, more)
         rows.append((f"{4 * cache} more tokens per worker (cache at its bound)", *envoy.snapshot()))
+        big = [mint(signer[0], signer[1], signer[2]["kid"], 300000 + i, now, pad=5800) for i in range(cache * concurrency)]
+        send_all(envoy, big)
+        size = len(big[0])
+        rows.append((f"cache full of {size:,}-byte tokens (the 8 KiB limit's worst case)", *envoy.snapshot()))
     finally:
         envoy.stop()
         server.stop()

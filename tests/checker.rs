@@ -209,6 +209,37 @@ fn check_config_reports_inline_key_counts_and_warnings() {
 }
 
 #[test]
+fn check_config_warns_what_trusting_the_server_header_validation_leaves_to_the_server() {
+    let dir = Scratch::new("check-trust");
+    let config = |trust: Value| {
+        json!({
+            "issuer": ISSUER,
+            "audiences": [AUDIENCE],
+            "jwks": {"url": "https://idp.example.com/jwks", "cluster": "idp"},
+            "mcpAuthorization": {"rules": ["mcp.tool.name == \"echo\""], "trustServerHeaderValidation": trust}
+        })
+        .to_string()
+    };
+    let on = run(&["check-config", &dir.write("on.json", config(json!(true)))]);
+    assert_eq!(code(&on), 0, "{}", stderr(&on));
+    let err = stderr(&on);
+    assert!(
+        err.contains("warning: mcpAuthorization.trustServerHeaderValidation: a 2026-07-28 call"),
+        "{err}"
+    );
+    assert!(err.contains("envoy.filters.http.buffer"), "{err}");
+    let off = run(&["check-config", &dir.write("off.json", config(json!(false)))]);
+    assert!(!stderr(&off).contains("trustServerHeaderValidation"));
+    let bad = run(&["check-config", &dir.write("bad.json", config(json!("yes")))]);
+    assert_ne!(code(&bad), 0);
+    assert!(
+        stderr(&bad).contains("mcpAuthorization.trustServerHeaderValidation"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[test]
 fn check_config_names_the_bad_field() {
     let dir = Scratch::new("check-bad");
     let cases = [

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::alg::Verifier;
-use super::authz::{McpAuthorization, RawMcpAuthorization};
+use super::authz::{McpAuthorization, RawMcpAuthorization, TRUSTS_SERVER_HEADER_VALIDATION};
 use super::error::ConfigError;
 use super::jwks::{KeyPolicy, KeySet, MAX_RSA_BITS_LIMIT, MIN_RSA_BITS};
 use super::metadata::ResourceMetadata;
@@ -317,6 +317,12 @@ impl Config {
         };
         if mcp_authorization.as_ref().is_some_and(|a| a.is_active()) {
             warnings.push(MCP_AUTHORIZATION_NEEDS_BUFFER.to_string());
+        }
+        if mcp_authorization
+            .as_ref()
+            .is_some_and(|a| a.is_active() && a.trust_server_header_validation)
+        {
+            warnings.push(TRUSTS_SERVER_HEADER_VALIDATION.to_string());
         }
         Ok(Self {
             mode: raw.mode,

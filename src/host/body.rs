@@ -75,7 +75,9 @@ pub fn new_exchange() -> Shared {
 
 /// Whether `decision` forwards a request whose body `mcpAuthorization` must read, and what
 /// reading it needs. Only `POST`s that pass authentication are inspected; without a valid token
-/// (optional / permissive modes) the rules see an empty `jwt`.
+/// (optional / permissive modes) the rules see an empty `jwt`. `None` also for a request its
+/// trusted 2026-07-28 headers allow (`trustServerHeaderValidation`): its body callbacks then
+/// continue at once, never pausing or copying the body.
 pub fn prepare(config: &Config, request: &Request, decision: &Final) -> Option<Prepared> {
     let authz = config.mcp_authorization.as_ref()?;
     if !authz.is_active() || request.method != "POST" {
@@ -94,17 +96,16 @@ pub fn prepare(config: &Config, request: &Request, decision: &Final) -> Option<P
     };
     let subject = authz.subject(claims, &request.headers);
     let metadata_url = config.metadata.metadata_url(request);
-    Some(
-        match authz.check_headers(&subject, &request.headers, &metadata_url) {
-            HeaderStep::Respond(reply) => Prepared::Respond(reply),
-            HeaderStep::ReadBody(mirrored) => Prepared::Inspect(Inspection {
-                authz: Arc::clone(authz),
-                subject,
-                metadata_url,
-                mirrored,
-            }),
-        },
-    )
+    match authz.check_headers(&subject, &request.headers, &metadata_url) {
+        HeaderStep::Respond(reply) => Some(Prepared::Respond(reply)),
+        HeaderStep::ReadBody(mirrored) => Some(Prepared::Inspect(Inspection {
+            authz: Arc::clone(authz),
+            subject,
+            metadata_url,
+            mirrored,
+        })),
+        HeaderStep::Forward => None,
+    }
 }
 
 /// After the headers' decision was carried out (`action`): a request its headers deny is

@@ -6,6 +6,11 @@ npm server-everything@2026.8.31 (the TS SDK's handshake-era reference server) is
 `/everything/`. A counting upstream behind `/count/` shows that answers decided from the headers
 open nothing.
 
+A second listener of the same Envoy runs the filter with `trustServerHeaderValidation` and no
+buffer filter (the first one has Envoy's buffer filter behind it, as the docs ask): a
+2026-07-28 call its headers allow is forwarded unread, so the server's own header validation is
+what refuses a disagreeing body. `/stream/` there reaches a witness of body chunks.
+
 Clients: mcp==2.3.0 in 2026-07-28 and legacy mode (.venv-mcp2), mcp==1.30.0 (this venv), and the
 TypeScript SDK 1.32.2. Raw requests check what SDKs never send: headers and bodies that disagree.
 
@@ -14,12 +19,16 @@ Users: alice (no file scopes); root (`files:admin`, which impliedScopes expands 
 bob (`files:delete` only).
 """
 
+import copy
+import http.client
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import unittest
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import anyio
 import httpx
@@ -71,6 +80,64 @@ def run_json(argv, timeout=90):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+class ChunkWitness:
+    """An upstream that notes each request body chunk as it arrives, so a test can tell
+    whether a streamed body was held before the upstream got any of it."""
+
+    def __init__(self):
+        self.first_chunk = threading.Event()
+        witness = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                received = 0
+                if self.headers.get("content-length"):
+                    received = len(self.rfile.read(int(self.headers["content-length"])))
+                    witness.first_chunk.set()
+                else:
+                    while size := int(self.rfile.readline().split(b";")[0], 16):
+                        received += len(self.rfile.read(size))
+                        self.rfile.readline()
+                        witness.first_chunk.set()
+                    self.rfile.readline()
+                body = json.dumps({"received": received}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def add_trusted_listener(config, port):
+    """A copy of the first listener on `port` whose filter trusts the server's header
+    validation (and keeps request bodies to 4 KiB), with no buffer filter."""
+    listener = copy.deepcopy(config["static_resources"]["listeners"][0])
+    listener["name"] = "trusted"
+    listener["address"]["socket_address"]["port_value"] = port
+    hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    hcm["http_filters"] = [f for f in hcm["http_filters"] if f["name"] != "envoy.filters.http.buffer"]
+    wasm = hcm["http_filters"][0]["typed_config"]["config"]
+    wasm["vm_config"]["vm_id"] = "mcp_authn_trusted"
+    plugin = json.loads(wasm["configuration"]["value"])
+    plugin["mcpAuthorization"].update(trustServerHeaderValidation=True, maxRequestBodyBytes=4096)
+    wasm["configuration"]["value"] = json.dumps(plugin)
+    config["static_resources"]["listeners"].append(listener)
+
+
 class Mcp2026Test(harness.KeepsLogsOnFailure, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -93,15 +160,22 @@ class Mcp2026Test(harness.KeepsLogsOnFailure, unittest.TestCase):
         cls.counting = CountingUpstream()
         cls.counting.start()
         cls.addClassCleanup(cls.counting.stop)
+        cls.chunks = ChunkWitness()
+        cls.addClassCleanup(cls.chunks.stop)
+        cls.trusted_port = harness.free_port()
 
         def add_routes(config):
             harness.add_cluster(config, "counting", cls.counting.port)
             harness.add_cluster(config, "everything", cls.everything_port)
+            harness.add_cluster(config, "chunks", cls.chunks.port)
             hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+            hcm["http_filters"].insert(1, harness.buffer_filter())
             routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
             routes.insert(0, {"match": {"prefix": "/count/"}, "route": {"cluster": "counting", "timeout": "0s"}})
             routes.insert(0, {"match": {"prefix": "/everything/"},
                               "route": {"cluster": "everything", "timeout": "0s", "prefix_rewrite": "/"}})
+            routes.insert(0, {"match": {"prefix": "/stream/"}, "route": {"cluster": "chunks", "timeout": "0s"}})
+            add_trusted_listener(config, cls.trusted_port)
 
         authorization = {
             "rules": RULES,
@@ -116,7 +190,7 @@ class Mcp2026Test(harness.KeepsLogsOnFailure, unittest.TestCase):
     def token(self, user, aud=None):
         return tokens.mint(KEY, iss=self.issuer, aud=aud or self.resource, extra={"sub": user, **USERS[user]})
 
-    def post(self, user, headers, body, path="/mcp"):
+    def post(self, user, headers, body, path="/mcp", port=None):
         all_headers = {
             "content-type": "application/json",
             "accept": "application/json, text/event-stream",
@@ -126,7 +200,7 @@ class Mcp2026Test(harness.KeepsLogsOnFailure, unittest.TestCase):
             all_headers["authorization"] = f"Bearer {self.token(user)}"
         if not isinstance(body, (str, bytes)):
             body = json.dumps(body)
-        return harness.http_request(self.envoy.listener_port, "POST", path, all_headers, body)
+        return harness.http_request(port or self.envoy.listener_port, "POST", path, all_headers, body)
 
     def modern(self, method, name=None, **extra):
         headers = {"mcp-protocol-version": V, "mcp-method": method}
@@ -148,20 +222,25 @@ class Mcp2026Test(harness.KeepsLogsOnFailure, unittest.TestCase):
         self.assertEqual(status, 200, body)
         return json.loads(body)["result"]["content"][0]["text"]
 
-    def mcp2_client(self, user, mode, *calls):
-        argv = [MCP2_PYTHON, "mcp2_client.py", self.envoy.url("/mcp"), self.token(user), mode, *calls]
-        return run_json(argv)
+    def mcp2_client(self, user, mode, *calls, port=None):
+        url = f"http://127.0.0.1:{port}/mcp" if port else self.envoy.url("/mcp")
+        return run_json([MCP2_PYTHON, "mcp2_client.py", url, self.token(user), mode, *calls])
+
+    def listeners(self):
+        """(name, port): the default listener, then the one trusting the server's validation."""
+        return (("default", self.envoy.listener_port), ("trusted", self.trusted_port))
 
     # --- SDK clients, both eras -----------------------------------------------------------
 
     def test_mcp2_clients_in_both_eras_see_and_call_only_what_the_rules_allow(self):
         calls = ["echo:message=hi", "delete_file:name=a", "sql:region=us,query=q", "sql:region=eu,query=q"]
         before = self.ran()
-        for mode in (V, "legacy"):
-            with self.subTest(mode=mode):
+        for (listener, port), mode in ((lp, m) for lp in self.listeners() for m in (V, "legacy")):
+            with self.subTest(listener=listener, mode=mode):
                 # mallory holds the scopes (by implication) but not the role: delete_file is
-                # hidden from her list and her calls.
-                mallory = self.mcp2_client("mallory", mode, *calls)
+                # hidden from her list and her calls. With the opt-in, her allowed 2026-07-28
+                # calls are decided at the headers; legacy ones still from the body.
+                mallory = self.mcp2_client("mallory", mode, *calls, port=port)
                 self.assertEqual(mallory["tools"], ["calls", "echo", "sql"])
                 self.assertEqual(mallory["cacheScope"], "private")
                 got = mallory["calls"]
@@ -174,12 +253,13 @@ class Mcp2026Test(harness.KeepsLogsOnFailure, unittest.TestCase):
                     self.assertEqual(got["sql:region=us,query=q"]["message"], "Unknown tool: sql")
                 self.assertEqual(got["sql:region=eu,query=q"]["message"], "Unknown tool: sql")
                 # root holds files:admin, which implies both scopes delete_file needs.
-                root = self.mcp2_client("root", mode, "delete_file:name=a")
+                root = self.mcp2_client("root", mode, "delete_file:name=a", port=port)
                 self.assertEqual(root["tools"], ["calls", "delete_file", "echo", "sql"])
                 self.assertEqual(root["calls"]["delete_file:name=a"], {"ok": True, "text": "deleted a"})
-        # sql ran once (modern, region us); delete_file twice (root). The denials never ran.
+        # Per listener, sql ran once (modern, region us); delete_file twice (root). The denials
+        # never ran.
         delete_before, sql_before = (int(part.split("=")[1]) for part in before.split())
-        self.assertEqual(self.ran(), f"delete_file={delete_before + 2} sql={sql_before + 1}")
+        self.assertEqual(self.ran(), f"delete_file={delete_before + 4} sql={sql_before + 2}")
 
     def test_legacy_clients_cannot_pass_argument_rules(self):
         # Before 2026-07-28 nothing makes the server check Mcp-Param headers: rules on params
@@ -274,20 +354,106 @@ class Mcp2026Test(harness.KeepsLogsOnFailure, unittest.TestCase):
         self.assert_mismatch(self.post("mallory", self.modern("tools/call", "delete_file"), batch), None)
 
     def test_no_bypass_legacy_headers_are_ignored(self):
+        # With the opt-in too: before 2026-07-28 (or with a version that is not a date) nothing
+        # makes the server check the headers.
         before = self.ran()
-        for version in (None, "2025-11-25"):
+        for (listener, port), version in (
+            (lp, v) for lp in self.listeners() for v in (None, "2025-11-25", "2026-07-27", "next")
+        ):
             headers = {"mcp-method": "tools/call", "mcp-name": "echo"}
             if version:
                 headers["mcp-protocol-version"] = version
-            with self.subTest(version=version):
-                status, _, body = self.post("mallory", headers, self.call(9, "delete_file", meta=False))
+            with self.subTest(listener=listener, version=version):
+                status, _, body = self.post("mallory", headers, self.call(9, "delete_file", meta=False), port=port)
                 self.assertEqual(status, 200)
                 self.assertEqual(json.loads(body)["error"]["message"], "Unknown tool: delete_file")
                 batch = [self.call(10, "echo", meta=False), self.call(11, "delete_file", meta=False)]
-                status, _, body = self.post("mallory", headers, batch)
+                status, _, body = self.post("mallory", headers, batch, port=port)
                 answers = {a["id"]: a["error"]["code"] for a in json.loads(body)}
                 self.assertEqual(answers, {10: -32000, 11: -32602})
         self.assertEqual(self.ran(), before)
+
+    # --- trustServerHeaderValidation: the server's validation is what refuses --------------
+
+    def test_trusted_headers_hand_a_disagreeing_body_to_the_server_which_refuses_it(self):
+        before = self.ran()
+        for user in ("alice", "mallory"):  # denied by scope, hidden by the rules
+            with self.subTest(user=user):
+                headers, denied = self.modern("tools/call", "echo"), self.call(1, "delete_file")
+                # The default listener refuses it itself, and its upstream sees nothing.
+                counted = self.counting.count
+                self.assert_mismatch(self.post(user, headers, denied, "/count/mcp"), 1)
+                self.assertEqual(self.counting.count, counted)
+                # With the opt-in the filter does not read the body: the request goes on...
+                status, _, body = self.post(user, headers, denied, "/count/mcp", port=self.trusted_port)
+                self.assertEqual((status, self.counting.count), (200, counted + 1), body)
+                # ...and the 2026-07-28 server refuses it (HeaderMismatch); delete_file never runs.
+                self.assert_mismatch(self.post(user, headers, denied, port=self.trusted_port), 1)
+                batch = [self.call(2, "echo"), self.call(3, "delete_file")]
+                status, _, body = self.post(user, headers, batch, port=self.trusted_port)
+                self.assertEqual(status, 400, body)
+        # An argument: Mcp-Param-Region says us, the body says eu.
+        status, _, body = self.post(
+            "alice",
+            self.modern("tools/call", "sql", **{"mcp-param-region": "us"}),
+            self.call(4, "sql", {"region": "eu", "query": "q"}),
+            port=self.trusted_port,
+        )
+        self.assertEqual((status, json.loads(body)["error"]["code"]), (400, -32020), body)
+        self.assertEqual(self.ran(), before)
+
+    def test_trusted_headers_still_refuse_at_the_filter_what_they_deny(self):
+        counted = self.counting.count
+        # Denied by the headers: the body is read for the answer's id, and nothing runs.
+        status, _, body = self.post("mallory", self.modern("tools/call", "delete_file"), self.call(5, "delete_file"),
+                                    port=self.trusted_port)
+        self.assertEqual((status, json.loads(body)), (200, {"jsonrpc": "2.0", "id": 5, "error": {
+            "code": -32602, "message": "Unknown tool: delete_file"}}))
+        # Malformed headers and step-ups are answered at the headers: the upstream sees nothing.
+        self.assert_mismatch(self.post("alice", self.modern("tools/call"), self.call(1, "echo"), "/count/mcp",
+                                       port=self.trusted_port), None)
+        self.assert_mismatch(self.post("alice", {"mcp-protocol-version": V}, self.call(1, "echo"), "/count/mcp",
+                                       port=self.trusted_port), None)
+        status, _, _ = self.post("bob", self.modern("tools/call", "delete_file"), "{}", "/count/mcp",
+                                 port=self.trusted_port)
+        self.assertEqual((status, self.counting.count), (403, counted))
+
+    def test_trusted_headers_never_buffer_the_body(self):
+        # Larger than the trusted listener's maxRequestBodyBytes (4 KiB): an allowed 2026-07-28
+        # call passes whole, since nothing reads it; the same body under older headers is read
+        # and refused.
+        big = self.call(6, "echo", {"message": "x" * 64 * 1024})
+        counted = self.counting.count
+        status, _, body = self.post("alice", self.modern("tools/call", "echo"), big, "/count/mcp",
+                                    port=self.trusted_port)
+        self.assertEqual((status, self.counting.count), (200, counted + 1), body)
+        status, _, _ = self.post("alice", {"mcp-protocol-version": "2025-11-25"}, big, port=self.trusted_port)
+        self.assertEqual(status, 413)
+        # A chunked body streams: the upstream gets its first chunk before the client sends
+        # the rest. Under 2025-11-25 headers the filter holds it until the end.
+        for version, streams in ((V, True), ("2025-11-25", False)):
+            with self.subTest(version=version):
+                self.chunks.first_chunk.clear()
+                conn = http.client.HTTPConnection("127.0.0.1", self.trusted_port, timeout=10)
+                try:
+                    conn.putrequest("POST", "/stream/mcp")
+                    for name, value in {**self.modern("tools/call", "echo", **{"mcp-protocol-version": version}),
+                                        "content-type": "application/json", "transfer-encoding": "chunked",
+                                        "authorization": f"Bearer {self.token('alice')}"}.items():
+                        conn.putheader(name, value)
+                    conn.endheaders()
+                    text = json.dumps(self.call(7, "echo", {"message": "streamed"}, meta=version == V)).encode()
+                    half = len(text) // 2
+                    conn.send(b"%x\r\n%s\r\n" % (half, text[:half]))
+                    # Held: nothing within a second (a pass here under load proves nothing;
+                    # a chunk arriving would be a real failure).
+                    self.assertEqual(self.chunks.first_chunk.wait(10 if streams else 1), streams)
+                    conn.send(b"%x\r\n%s\r\n0\r\n\r\n" % (len(text) - half, text[half:]))
+                    response = conn.getresponse()
+                    self.assertEqual(response.status, 200)
+                    self.assertEqual(json.loads(response.read()), {"received": len(text)})
+                finally:
+                    conn.close()
 
     # --- answers from the headers alone reach nothing ------------------------------------
 

@@ -43,6 +43,13 @@ pub const NOT_EXECUTED_CODE: i64 = -32000;
 
 const PATH: &str = "mcpAuthorization";
 
+/// Logged at load (and printed by `mcp-authn check-config`) when the opt-in is on: what the
+/// filter then leaves to the MCP server.
+pub const TRUSTS_SERVER_HEADER_VALIDATION: &str = "mcpAuthorization.trustServerHeaderValidation: \
+     a 2026-07-28 call that its headers allow is forwarded without reading its body; the MCP \
+     server must refuse a body that disagrees with Mcp-Method, Mcp-Name or Mcp-Param-* (400, \
+     -32020), or a tool the rules deny can run";
+
 /// What a denied call gets when a `requiredScopes` entry is what failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -71,6 +78,8 @@ pub struct RawMcpAuthorization {
     max_request_body_bytes: Option<u64>,
     #[serde(default)]
     max_list_response_bytes: Option<u64>,
+    #[serde(default)]
+    trust_server_header_validation: bool,
 }
 
 /// One `requiredScopes` entry: `method` or `method:name`.
@@ -91,6 +100,11 @@ pub struct McpAuthorization {
     pub on_insufficient_scope: ScopeAnswer,
     pub max_request_body_bytes: usize,
     pub max_list_response_bytes: usize,
+    /// `trustServerHeaderValidation`: a 2026-07-28 (or later) request its headers allow is
+    /// forwarded without reading its body, trusting the server to refuse a body that
+    /// disagrees with them (the revision makes that a server MUST). Off by default: then no
+    /// body that disagrees with its headers is ever forwarded.
+    pub trust_server_header_validation: bool,
 }
 
 /// What the host does with an inspected request body.
@@ -109,6 +123,9 @@ pub enum HeaderStep {
     Respond(LocalReply),
     /// Read the body; for a 2026-07-28 request it must agree with these headers.
     ReadBody(Option<Mirrored>),
+    /// Forward without reading the body (`trustServerHeaderValidation`): the trusted
+    /// 2026-07-28 headers allow the request, and no list response needs filtering.
+    Forward,
 }
 
 /// How one message fared.
@@ -120,19 +137,29 @@ enum Check {
     Invalid,
 }
 
-/// Methods whose target authorization decides, and where the target's name is. 2026-07-28
-/// removed `resources/subscribe`: a modern request for it is the server's to refuse (404).
+/// Methods whose target authorization decides. 2026-07-28 removed `resources/subscribe`: a
+/// modern request for it is the server's to refuse (404).
+fn target_kind(method: &str, modern: bool) -> Option<TargetKind> {
+    match method {
+        "tools/call" => Some(TargetKind::Tool),
+        "prompts/get" => Some(TargetKind::Prompt),
+        "resources/read" => Some(TargetKind::Resource),
+        "resources/subscribe" if !modern => Some(TargetKind::Resource),
+        _ => None,
+    }
+}
+
+/// The target of a body message, when its method has one: `Some(None)` when the message
+/// lacks the name or URI.
 fn target_of<'a>(
     method: &'a str,
     message: &'a Message,
     modern: bool,
 ) -> Option<Option<Target<'a>>> {
-    let (kind, name) = match method {
-        "tools/call" => (TargetKind::Tool, message.name.as_deref()),
-        "prompts/get" => (TargetKind::Prompt, message.name.as_deref()),
-        "resources/read" => (TargetKind::Resource, message.uri.as_deref()),
-        "resources/subscribe" if !modern => (TargetKind::Resource, message.uri.as_deref()),
-        _ => return None,
+    let kind = target_kind(method, modern)?;
+    let name = match kind {
+        TargetKind::Resource => message.uri.as_deref(),
+        TargetKind::Tool | TargetKind::Prompt => message.name.as_deref(),
     };
     Some(name.map(|name| Target {
         kind,
@@ -196,6 +223,7 @@ impl McpAuthorization {
             required_scopes,
             implied_scopes,
             on_insufficient_scope: raw.on_insufficient_scope,
+            trust_server_header_validation: raw.trust_server_header_validation,
             max_request_body_bytes: bounded_size(
                 raw.max_request_body_bytes,
                 DEFAULT_MAX_REQUEST_BODY_BYTES,
@@ -248,7 +276,8 @@ impl McpAuthorization {
 
     /// Decides what a POST's headers allow before its body arrives. From 2026-07-28 on, the
     /// mirrored headers are validated and decide a step-up at once; the body is still read
-    /// (to check that it says the same, and for the JSON-RPC id of any other answer).
+    /// (to check that it says the same, and for the JSON-RPC id of any other answer), unless
+    /// `trustServerHeaderValidation` lets headers that allow the call forward it unread.
     /// Older requests: the headers are not trusted, the body decides.
     pub fn check_headers(
         &self,
@@ -269,8 +298,35 @@ impl McpAuthorization {
             Some(scopes) if step_up => {
                 HeaderStep::Respond(step_up_reply(subject, &scopes, metadata_url))
             }
+            None if self.trust_server_header_validation
+                && self.headers_allow(subject, &mirrored) =>
+            {
+                HeaderStep::Forward
+            }
             _ => HeaderStep::ReadBody(Some(mirrored)),
         }
+    }
+
+    /// Whether trusted 2026-07-28 headers alone allow the request (its scopes already hold).
+    /// A list call is never decided here: its response is filtered by the JSON-RPC id, which
+    /// only the body has. A denial is not either: its answer needs that id too.
+    fn headers_allow(&self, subject: &Subject, mirrored: &Mirrored) -> bool {
+        let method = mirrored.method.as_str();
+        if ListKind::from_method(method).is_some() {
+            return false;
+        }
+        let Some(kind) = target_kind(method, true) else {
+            return true;
+        };
+        mirrored.name.as_deref().is_some_and(|name| {
+            let target = Target {
+                kind,
+                method,
+                name,
+                label: None,
+            };
+            self.rules.allows(subject, &target, Use::Call)
+        })
     }
 
     /// Decides an MCP POST body. `mirrored` (from [`Self::check_headers`]) must agree with
@@ -555,3 +611,5 @@ fn hidden_reply(body: &Body, checks: &[Check]) -> LocalReply {
 mod tests;
 #[cfg(test)]
 mod tests_modern;
+#[cfg(test)]
+mod tests_trusted;

@@ -80,6 +80,7 @@ fn run(
         HeaderStep::ReadBody(mirrored) => {
             authz.check_request(&s, mirrored.as_ref(), body.as_bytes(), PRM)
         }
+        HeaderStep::Forward => panic!("these configs never trust the headers alone"),
     }
 }
 

@@ -103,6 +103,8 @@ CASES = [
      "post_wasm_scopes", "/mcp", "single", 200, None),
     ("mcp_rules", "MCP 2026-07-28 tools/call POST, Wasm filter (cached token, mcpAuthorization allows) + buffer",
      "post_wasm_rules", "/mcp", "single", 200, None),
+    ("mcp_trusted", "MCP 2026-07-28 tools/call POST, Wasm filter (cached token, rules, decided from the headers) "
+     "+ buffer", "post_wasm_trusted", "/mcp", "single", 200, None),
 ]
 CASE = {c[0]: c for c in CASES}
 
@@ -121,7 +123,7 @@ MCP_HEADERS = {
 }
 # (method, extra headers, body) of the cases that are not a plain GET.
 REQUESTS = {cid: ("POST", MCP_HEADERS, MCP_BODY)
-            for cid in ("mcp_nofilter", "mcp_norules", "mcp_scopes", "mcp_rules")}
+            for cid in ("mcp_nofilter", "mcp_norules", "mcp_scopes", "mcp_rules", "mcp_trusted")}
 
 
 def request_of(cid):
@@ -165,6 +167,10 @@ RATIOS = [
     ("MCP 2026-07-28 tools/call: body check, no rules ÷ no rules", "mcp_scopes", "mcp_norules", None),
     ("MCP 2026-07-28 tools/call: rules ÷ no filter (buffer only)", "mcp_rules", "mcp_nofilter", None),
     ("MCP 2026-07-28 tools/call: no rules ÷ no filter (buffer only)", "mcp_norules", "mcp_nofilter", None),
+    ("MCP 2026-07-28 tools/call: rules from the headers ÷ rules with the body check", "mcp_trusted", "mcp_rules",
+     None),
+    ("MCP 2026-07-28 tools/call: rules from the headers ÷ no filter (buffer only)", "mcp_trusted", "mcp_nofilter",
+     None),
 ]
 
 
@@ -372,7 +378,7 @@ def preflight(envoy, single_token, pools):
             status, _ = http_get(envoy.ports[lst], path, forged, method=method, body=payload or None)
             if status != 401:
                 problems.append(f"{cid}: forged signature got {status}, expected 401")
-        if cid in ("mcp_scopes", "mcp_rules"):
+        if cid in ("mcp_scopes", "mcp_rules", "mcp_trusted"):
             problems += mcp_preflight(cid, envoy.ports[lst], path, headers)
     if problems:
         raise RuntimeError("preflight failed:\n  " + "\n  ".join(problems))
@@ -380,14 +386,16 @@ def preflight(envoy, single_token, pools):
 
 def mcp_preflight(cid, port, path, headers):
     """The mcpAuthorization listeners really decide: a denied tool (refused by the rules, or by the
-    scope requirement: the bench token has no scopes) and headers that disagree with the body must
-    not reach the direct_response (200 with an empty body)."""
+    scope requirement: the bench token has no scopes) must not reach the direct_response (200 with
+    an empty body). Nor must headers that disagree with the body, except under
+    trustServerHeaderValidation, where reaching it shows that the body was not read."""
     problems = []
     denied = MCP_BODY.replace('"echo"', '"delete_file"')
-    for what, name, body in (("denied tool", "delete_file", denied), ("header/body mismatch", "echo", denied)):
-        status, reply = http_get(port, path, dict(headers, **{"Mcp-Name": name}), method="POST", body=body)
-        if status == 200 and not reply:
-            problems.append(f"{cid}: {what} reached the upstream")
+    trusted = cid == "mcp_trusted"
+    for what, name, reaches in (("denied tool", "delete_file", False), ("header/body mismatch", "echo", trusted)):
+        status, reply = http_get(port, path, dict(headers, **{"Mcp-Name": name}), method="POST", body=denied)
+        if (status == 200 and not reply) != reaches:
+            problems.append(f"{cid}: {what} {'did not reach' if reaches else 'reached'} the upstream")
     return problems
 
 
@@ -574,6 +582,10 @@ def mcp_cost_lines(summary):
         ("mcpAuthorization with the rules: header check, body read and agreement, rules (over no rules)",
          "mcp_rules", "mcp_norules"),
         ("both (over buffer only)", "mcp_rules", "mcp_nofilter"),
+        ("trustServerHeaderValidation: the rules from the headers, no body read (over no rules)",
+         "mcp_trusted", "mcp_norules"),
+        ("the body check the opt-in saves (rules with the body check over rules from the headers)",
+         "mcp_rules", "mcp_trusted"),
     ]
     lines = ["| MCP POST path | µs/request |", "|---|---:|"]
     for label, cid, base in rows:
@@ -656,7 +668,8 @@ def markdown(info, results, settings, load_before, load_after, busy):
         "whole body before the `direct_response`: buffer only; the filter with its default config; the "
         "filter with only a `requiredScopes` entry for another tool (the body is read and checked against "
         "the headers, no rule runs); the filter with the README's five demo rules in `mcpAuthorization` "
-        "(the first allows `echo`). The "
+        "(the first allows `echo`); the same rules with `trustServerHeaderValidation` (decided from the "
+        "headers, the body never read by the filter; the buffer filter still reads it). The "
         "÷ no-filter column of these rows divides by the buffer-only POST.",
         "",
     ]

@@ -17,6 +17,10 @@ under mcpAuthorization), so every one of them reads the whole body before the di
   post_wasm_scopes this filter with MCP_SCOPES_ONLY (no rules: the body is read and checked against
                   the headers, no CEL runs), then the buffer filter
   post_wasm_rules this filter with MCP_AUTHORIZATION (the README's demo rules), then the buffer filter
+  post_wasm_trusted the same rules with trustServerHeaderValidation (the filter decides the call from
+                  its headers and never reads the body), then the buffer filter
+Without the buffer filter the direct_response would answer at the headers, before the body: that
+measures Envoy's early response, not a proxy in front of a server that reads the body.
 """
 
 import json
@@ -24,7 +28,7 @@ import json
 import tokens
 
 LISTENERS = ("nofilter", "native_cache", "native_nocache", "wasm", "wasm_nocache", "wasm_noop", "wasm_hostcalls",
-             "post_nofilter", "post_wasm", "post_wasm_scopes", "post_wasm_rules")
+             "post_nofilter", "post_wasm", "post_wasm_scopes", "post_wasm_rules", "post_wasm_trusted")
 # Listeners that run bench/noop-filter, left out when its module path is not given.
 NOOP_LISTENERS = ("wasm_noop", "wasm_hostcalls")
 
@@ -57,6 +61,9 @@ MCP_AUTHORIZATION = {
 # A scope requirement on another tool: it switches the body check on for every MCP POST but does
 # not apply to `echo`, so the bench call is read and checked against its headers, and no rule runs.
 MCP_SCOPES_ONLY = {"requiredScopes": {"tools/call:delete_file": ["files:delete"]}}
+
+# The demo rules, decided from the 2026-07-28 headers alone.
+MCP_TRUSTED = {**MCP_AUTHORIZATION, "trustServerHeaderValidation": True}
 
 
 def _buffer():
@@ -145,6 +152,9 @@ def filters_for(name, wasm_path, noop_path=None):
     if name == "post_wasm_rules":
         config = wasm_plugin_config(mcp_authorization=MCP_AUTHORIZATION)
         return [wasm_filter(wasm_path, "bench_post_wasm_rules", config), _buffer()]
+    if name == "post_wasm_trusted":
+        config = wasm_plugin_config(mcp_authorization=MCP_TRUSTED)
+        return [wasm_filter(wasm_path, "bench_post_wasm_trusted", config), _buffer()]
     if name == "wasm_noop":
         return [wasm_filter(noop_path, "bench_noop", {}, root_id="noop")]
     if name == "wasm_hostcalls":

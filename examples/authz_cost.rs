@@ -131,6 +131,17 @@ fn modern(claims: &Map<String, Value>) {
             assert!(matches!(verdict, Verdict::Forward { .. }));
         }),
     );
+    let trusted = authz(json!({"rules": DEMO_RULES,
+        "requiredScopes": {"tools/call:delete_file": ["files:delete", "files:write"]},
+        "trustServerHeaderValidation": true}));
+    row(
+        "2026-07-28 echo, trusted headers: subject + headers + rules",
+        measure(|| {
+            let subject = trusted.subject(Some(black_box(claims)), &echo);
+            let step = trusted.check_headers(&subject, &echo, PRM);
+            assert!(matches!(step, HeaderStep::Forward));
+        }),
+    );
 }
 
 fn main() {

@@ -43,8 +43,9 @@ pub enum Era {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mismatch(pub String);
 
-/// Whether `version` names 2026-07-28 or a later revision. Versions are `YYYY-MM-DD`;
-/// anything else is treated as an older (legacy) version.
+/// Whether `version` names 2026-07-28 or a later revision. Versions are `YYYY-MM-DD` dates
+/// (a later one keeps the 2026-07-28 semantics); anything else, `2026-13-01` included, is
+/// treated as an older (legacy) version, whose headers are never trusted.
 pub fn is_modern(version: &str) -> bool {
     let bytes = version.as_bytes();
     let shaped = bytes.len() == 10
@@ -52,7 +53,12 @@ pub fn is_modern(version: &str) -> bool {
             4 | 7 => *b == b'-',
             _ => b.is_ascii_digit(),
         });
-    shaped && version >= MODERN
+    let in_range = |range: std::ops::Range<usize>, max: &str| {
+        version
+            .get(range)
+            .is_some_and(|part| ("01"..=max).contains(&part))
+    };
+    shaped && in_range(5..7, "12") && in_range(8..10, "31") && version >= MODERN
 }
 
 /// Reads the era and, for a modern request, its mirrored headers (names lower-case, as

@@ -113,7 +113,13 @@ fn plain() -> Value {
 
 #[test]
 fn versions_from_2026_07_28_on_are_modern() {
-    for v in ["2026-07-28", "2026-12-01", "2027-01-01"] {
+    for v in [
+        "2026-07-28",
+        "2026-12-01",
+        "2026-12-31",
+        "2027-01-01",
+        "2099-01-01",
+    ] {
         assert!(headers::is_modern(v), "{v}");
     }
     for v in [
@@ -124,6 +130,10 @@ fn versions_from_2026_07_28_on_are_modern() {
         "draft",
         "2026-07-28 ",
         "ab26-07-28",
+        "2026-13-01",
+        "2026-00-10",
+        "2026-12-32",
+        "2026-12-00",
     ] {
         assert!(!headers::is_modern(v), "{v}");
     }

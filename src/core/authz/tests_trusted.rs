@@ -193,6 +193,7 @@ fn older_absent_repeated_or_garbage_versions_are_decided_from_the_body() {
         vec!["draft"],
         vec!["2026-07-28x"],
         vec!["2026-7-28"],
+        vec!["2026-99-99"],
         vec![V, V],
     ] {
         let mut headers = h(&named);

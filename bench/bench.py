@@ -105,6 +105,10 @@ CASES = [
      "post_wasm_rules", "/mcp", "single", 200, None),
     ("mcp_trusted", "MCP 2026-07-28 tools/call POST, Wasm filter (cached token, rules, decided from the headers) "
      "+ buffer", "post_wasm_trusted", "/mcp", "single", 200, None),
+    ("mcp_rules_32k", "MCP 2026-07-28 tools/call POST, 32 KiB argument, rules with the body check + buffer",
+     "post_wasm_rules", "/mcp", "single", 200, None),
+    ("mcp_trusted_32k", "MCP 2026-07-28 tools/call POST, 32 KiB argument, rules from the headers + buffer",
+     "post_wasm_trusted", "/mcp", "single", 200, None),
 ]
 CASE = {c[0]: c for c in CASES}
 
@@ -121,9 +125,12 @@ MCP_HEADERS = {
     "Mcp-Method": "tools/call",
     "Mcp-Name": "echo",
 }
+# The same call with a 32 KiB argument: what the filter copies and parses unless the headers decide.
+MCP_BODY_32K = MCP_BODY.replace('"hello"', '"' + "x" * 32 * 1024 + '"')
 # (method, extra headers, body) of the cases that are not a plain GET.
 REQUESTS = {cid: ("POST", MCP_HEADERS, MCP_BODY)
             for cid in ("mcp_nofilter", "mcp_norules", "mcp_scopes", "mcp_rules", "mcp_trusted")}
+REQUESTS.update({cid: ("POST", MCP_HEADERS, MCP_BODY_32K) for cid in ("mcp_rules_32k", "mcp_trusted_32k")})
 
 
 def request_of(cid):
@@ -171,6 +178,8 @@ RATIOS = [
      None),
     ("MCP 2026-07-28 tools/call: rules from the headers ÷ no filter (buffer only)", "mcp_trusted", "mcp_nofilter",
      None),
+    ("MCP 2026-07-28 tools/call, 32 KiB argument: rules from the headers ÷ rules with the body check",
+     "mcp_trusted_32k", "mcp_rules_32k", None),
 ]
 
 
@@ -586,6 +595,7 @@ def mcp_cost_lines(summary):
          "mcp_trusted", "mcp_norules"),
         ("the body check the opt-in saves (rules with the body check over rules from the headers)",
          "mcp_rules", "mcp_trusted"),
+        ("the same with a 32 KiB argument", "mcp_rules_32k", "mcp_trusted_32k"),
     ]
     lines = ["| MCP POST path | µs/request |", "|---|---:|"]
     for label, cid, base in rows:
@@ -669,7 +679,8 @@ def markdown(info, results, settings, load_before, load_after, busy):
         "filter with only a `requiredScopes` entry for another tool (the body is read and checked against "
         "the headers, no rule runs); the filter with the README's five demo rules in `mcpAuthorization` "
         "(the first allows `echo`); the same rules with `trustServerHeaderValidation` (decided from the "
-        "headers, the body never read by the filter; the buffer filter still reads it). The "
+        "headers, the body never read by the filter; the buffer filter still reads it); the last two again "
+        "with a 32 KiB `message` argument. The "
         "÷ no-filter column of these rows divides by the buffer-only POST.",
         "",
     ]

@@ -82,10 +82,14 @@ pub struct Config {
     pub mcp_authorization: Option<Arc<McpAuthorization>>,
 }
 
+/// One protected resource as written: the whole single-server config, or one `servers[i]`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RawConfig {
-    issuer: String,
+pub(crate) struct RawConfig {
+    #[serde(default)]
+    issuer: Option<String>,
+    #[serde(default)]
+    issuers: Option<Vec<RawIssuer>>,
     #[serde(default)]
     audiences: Option<Vec<String>>,
     #[serde(default)]
@@ -105,14 +109,41 @@ struct RawConfig {
     #[serde(default)]
     claims_to_headers: Vec<RawClaimHeader>,
     #[serde(default)]
-    verified_token_cache: RawTokenCache,
+    verified_token_cache: Option<RawTokenCache>,
     #[serde(default)]
     mcp_authorization: Option<RawMcpAuthorization>,
+    /// Only in `servers[i]` (see `plugin.rs`).
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+    #[serde(default, rename = "match")]
+    pub(crate) matcher: Option<plugin::RawMatch>,
+}
+
+/// `issuers[j]`: one trusted issuer with its own keys, provider and claim rules.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawIssuer {
+    issuer: String,
+    #[serde(default)]
+    jwks: Option<RawJwks>,
+    #[serde(default)]
+    provider: Option<RawProvider>,
+    #[serde(default)]
+    jwt_validation_options: Option<RawValidation>,
+}
+
+/// The claim and size rules `jwtValidationOptions` sets, validated.
+#[derive(Debug, Clone)]
+struct ClaimSettings {
+    required: Vec<String>,
+    clock_skew_secs: u64,
+    max_token_bytes: usize,
+    key_policy: KeyPolicy,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RawTokenCache {
+pub(crate) struct RawTokenCache {
     #[serde(default)]
     capacity: Option<u64>,
     #[serde(default)]
@@ -167,40 +198,115 @@ struct RawClaimHeader {
 }
 
 impl Config {
-    /// Parses and validates the plugin configuration.
+    /// Parses and validates a single-server, single-issuer configuration (the checker, the
+    /// tests and the examples; the filter loads any shape with `servers::Plugin::from_json`).
     pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        let raw: RawConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let message = e.inner().to_string();
-            let message = message
-                .split(" at line ")
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            ConfigError::new(e.path().to_string(), message)
-        })?;
-        de.end()
-            .map_err(|_| ConfigError::new("", "trailing characters after the JSON object"))?;
-        Self::validate(raw)
+        let raw: RawConfig = parse_json(bytes)?;
+        if raw.name.is_some() || raw.matcher.is_some() {
+            return Err(ConfigError::new(
+                if raw.name.is_some() { "name" } else { "match" },
+                "only allowed inside servers[]",
+            ));
+        }
+        let mut issuers = Self::validate_server(raw, true)?.into_iter();
+        match (issuers.next(), issuers.next()) {
+            (Some(config), None) => Ok(config),
+            _ => Err(ConfigError::new(
+                "issuers",
+                "several issuers: load the plugin config (servers::Plugin::from_json)",
+            )),
+        }
     }
 
-    fn validate(raw: RawConfig) -> Result<Self, ConfigError> {
+    /// Validates one server: one `Config` per trusted issuer, in the configured order, each
+    /// with that issuer's keys, provider and claim rules and the server's everything else.
+    /// `top_level`: `verifiedTokenCache` belongs here (in `servers[i]` it is shared, above).
+    pub(crate) fn validate_server(
+        raw: RawConfig,
+        top_level: bool,
+    ) -> Result<Vec<Self>, ConfigError> {
         let mut warnings = Vec::new();
-        if raw.issuer.trim().is_empty() {
-            return Err(ConfigError::new("issuer", "must not be empty"));
-        }
-        let (provider_kind, provider_options) = match raw.provider {
-            None => (None, ProviderOptions::default()),
-            Some(RawProvider::Keycloak(o)) => (Some(Provider::Keycloak), o),
-            Some(RawProvider::Auth0(o)) => (Some(Provider::Auth0), o),
-            Some(RawProvider::Oidc(o)) => (Some(Provider::Oidc), o),
+        let (issuers, indexed) = match (raw.issuer, raw.issuers) {
+            (Some(issuer), None) => (
+                vec![RawIssuer {
+                    issuer,
+                    jwks: raw.jwks,
+                    provider: raw.provider,
+                    jwt_validation_options: None,
+                }],
+                false,
+            ),
+            (None, Some(list)) => {
+                for (field, set) in [
+                    ("jwks", raw.jwks.is_some()),
+                    ("provider", raw.provider.is_some()),
+                ] {
+                    if set {
+                        return Err(ConfigError::new(
+                            field,
+                            "set it per issuer inside issuers[] (not allowed together with issuers)",
+                        ));
+                    }
+                }
+                if list.is_empty() {
+                    return Err(ConfigError::new("issuers", "must list at least one issuer"));
+                }
+                (list, true)
+            }
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    "issuers",
+                    "not allowed together with issuer",
+                ));
+            }
+            (None, None) => {
+                return Err(ConfigError::new(
+                    "",
+                    "missing field `issuer` (or `issuers`)",
+                ));
+            }
         };
-        let provider = provider_kind;
-        let metadata = ResourceMetadata::from_config(
-            raw.resource_metadata.unwrap_or_default(),
-            &raw.issuer,
-            provider.is_some(),
-        )?;
+        let at = |j: usize| {
+            if indexed {
+                format!("issuers[{j}].")
+            } else {
+                String::new()
+            }
+        };
+        let mut kinds = Vec::with_capacity(issuers.len());
+        for (j, entry) in issuers.iter().enumerate() {
+            if entry.issuer.trim().is_empty() {
+                return Err(ConfigError::new("issuer", "must not be empty").under(&at(j)));
+            }
+            if let Some(k) = issuers
+                .iter()
+                .take(j)
+                .position(|e| e.issuer == entry.issuer)
+            {
+                return Err(ConfigError::new(
+                    format!("{}issuer", at(j)),
+                    format!("listed twice (issuers[{k}] is the same issuer)"),
+                ));
+            }
+            let kind = entry.provider.as_ref().map(RawProvider::kind);
+            if let (Some(_), Some(k)) = (kind, kinds.iter().position(Option::is_some)) {
+                return Err(ConfigError::new(
+                    format!("{}provider", at(j)),
+                    format!(
+                        "only one issuer per server can be fronted (issuers[{k}] is): the \
+                         gateway's issuer identifier is the server's resource"
+                    ),
+                ));
+            }
+            kinds.push(kind);
+        }
+        let listed: Vec<(&str, bool)> = issuers
+            .iter()
+            .zip(&kinds)
+            .map(|(entry, kind)| (entry.issuer.as_str(), kind.is_some()))
+            .collect();
+        let metadata =
+            ResourceMetadata::listing(raw.resource_metadata.unwrap_or_default(), &listed)?;
         warnings.extend(metadata.warning.clone());
         let audiences = match raw.audiences {
             Some(list) => {
@@ -230,7 +336,164 @@ impl Config {
                 }
             },
         };
-        let validation = raw.jwt_validation_options;
+        let server_rules = ClaimSettings::from_raw(raw.jwt_validation_options)?;
+        if raw.client_id.as_deref() == Some("") {
+            return Err(ConfigError::new("clientId", "must not be empty"));
+        }
+        let location = TokenLocation::from_config(raw.authorization_location)?;
+        let claim_headers = claim_headers(raw.claims_to_headers, &location)?;
+        let token_cache = match (raw.verified_token_cache, top_level) {
+            (Some(_), false) => {
+                return Err(ConfigError::new(
+                    "verifiedTokenCache",
+                    "set it at the top level, beside servers (one cache, keyed per server)",
+                ));
+            }
+            (cache, _) => {
+                let cache = cache.unwrap_or_default();
+                CachePolicy::from_config(cache.capacity, cache.max_age_seconds)?
+            }
+        };
+        let mcp_authorization = match raw.mcp_authorization {
+            Some(authz) => Some(Arc::new(McpAuthorization::from_raw(authz)?)),
+            None => None,
+        };
+        if mcp_authorization.as_ref().is_some_and(|a| a.is_active()) {
+            warnings.push(MCP_AUTHORIZATION_NEEDS_BUFFER.to_string());
+        }
+        if mcp_authorization
+            .as_ref()
+            .is_some_and(|a| a.is_active() && a.trust_server_header_validation)
+        {
+            warnings.push(TRUSTS_SERVER_HEADER_VALIDATION.to_string());
+        }
+        let mut configs = Vec::with_capacity(issuers.len());
+        for (j, entry) in issuers.into_iter().enumerate() {
+            let issuer_config = IssuerConfig {
+                rules: match entry.jwt_validation_options {
+                    Some(own) => ClaimSettings::from_raw(own).map_err(|e| e.under(&at(j)))?,
+                    None => server_rules.clone(),
+                },
+                issuer: entry.issuer,
+                jwks: entry.jwks,
+                provider: entry.provider,
+            };
+            let server = ServerParts {
+                mode: raw.mode,
+                metadata: &metadata,
+                audiences: &audiences,
+                client_id: raw.client_id.clone(),
+                location: &location,
+                claim_headers: &claim_headers,
+                token_cache,
+                mcp_authorization: mcp_authorization.clone(),
+                warnings: &warnings,
+            };
+            configs.push(Self::for_issuer(issuer_config, server).map_err(|e| e.under(&at(j)))?);
+        }
+        Ok(configs)
+    }
+
+    /// One issuer's `Config`: its keys, provider and rules, and the server's shared settings.
+    fn for_issuer(entry: IssuerConfig, server: ServerParts<'_>) -> Result<Self, ConfigError> {
+        let rules = entry.rules;
+        let (provider, provider_options) = match entry.provider {
+            None => (None, ProviderOptions::default()),
+            Some(raw) => (Some(raw.kind()), raw.options()),
+        };
+        let keys = match entry.jwks {
+            Some(jwks) => key_source(jwks, &entry.issuer, provider, rules.key_policy)?,
+            None => discovered_keys(&entry.issuer, provider, provider_options.cluster())?,
+        };
+        let provider = match provider {
+            None => None,
+            Some(kind) => Some(ProviderConfig::from_config(
+                kind,
+                provider_options,
+                &entry.issuer,
+                match &keys {
+                    KeySource::Remote(remote) => Some(remote),
+                    KeySource::Inline(_) => None,
+                },
+                server.metadata.resource(),
+                server.client_id,
+                server.audiences.first().map(String::as_str),
+            )?),
+        };
+        let mut spoofable_headers: Vec<HeaderName> = server
+            .claim_headers
+            .iter()
+            .map(|m| HeaderName::from(m.header.as_str()))
+            .collect();
+        if provider
+            .as_ref()
+            .is_some_and(|p| p.gateway_prefix.is_some())
+        {
+            spoofable_headers.push(ROUTE_HEADER.into());
+        }
+        Ok(Self {
+            mode: server.mode,
+            provider,
+            keys,
+            claims: ClaimRules {
+                issuer: entry.issuer,
+                audiences: server.audiences.to_vec(),
+                required: rules.required,
+                clock_skew_secs: rules.clock_skew_secs,
+            },
+            location: server.location.clone(),
+            max_token_bytes: rules.max_token_bytes,
+            key_policy: rules.key_policy,
+            claim_headers: server.claim_headers.to_vec(),
+            spoofable_headers,
+            token_cache: server.token_cache,
+            metadata: server.metadata.clone(),
+            warnings: server.warnings.to_vec(),
+            mcp_authorization: server.mcp_authorization,
+        })
+    }
+}
+
+/// One issuer's own settings, before validation.
+struct IssuerConfig {
+    issuer: String,
+    jwks: Option<RawJwks>,
+    provider: Option<RawProvider>,
+    rules: ClaimSettings,
+}
+
+/// What every issuer of one server shares, validated once.
+struct ServerParts<'a> {
+    mode: Mode,
+    metadata: &'a ResourceMetadata,
+    audiences: &'a [String],
+    client_id: Option<String>,
+    location: &'a TokenLocation,
+    claim_headers: &'a [ClaimHeader],
+    token_cache: CachePolicy,
+    mcp_authorization: Option<Arc<McpAuthorization>>,
+    warnings: &'a [String],
+}
+
+impl RawProvider {
+    fn kind(&self) -> Provider {
+        match self {
+            Self::Keycloak(_) => Provider::Keycloak,
+            Self::Auth0(_) => Provider::Auth0,
+            Self::Oidc(_) => Provider::Oidc,
+        }
+    }
+
+    fn options(self) -> ProviderOptions {
+        match self {
+            Self::Keycloak(o) | Self::Auth0(o) | Self::Oidc(o) => o,
+        }
+    }
+}
+
+impl ClaimSettings {
+    /// Validates `jwtValidationOptions` (field paths relative to the object that holds it).
+    fn from_raw(validation: RawValidation) -> Result<Self, ConfigError> {
         let required = validation
             .required_claims
             .unwrap_or_else(|| vec!["exp".to_string()]);
@@ -273,78 +536,30 @@ impl Config {
             },
             verifier: validation.verifier,
         };
-        let keys = match raw.jwks {
-            Some(jwks) => key_source(jwks, &raw.issuer, provider, key_policy)?,
-            None => discovered_keys(&raw.issuer, provider, provider_options.cluster())?,
-        };
-        if raw.client_id.as_deref() == Some("") {
-            return Err(ConfigError::new("clientId", "must not be empty"));
-        }
-        let provider = match provider {
-            None => None,
-            Some(kind) => Some(ProviderConfig::from_config(
-                kind,
-                provider_options,
-                &raw.issuer,
-                match &keys {
-                    KeySource::Remote(remote) => Some(remote),
-                    KeySource::Inline(_) => None,
-                },
-                metadata.resource(),
-                raw.client_id,
-                audiences.first().map(String::as_str),
-            )?),
-        };
-        let location = TokenLocation::from_config(raw.authorization_location)?;
-        let claim_headers = claim_headers(raw.claims_to_headers, &location)?;
-        let mut spoofable_headers: Vec<HeaderName> = claim_headers
-            .iter()
-            .map(|m| HeaderName::from(m.header.as_str()))
-            .collect();
-        if provider
-            .as_ref()
-            .is_some_and(|p| p.gateway_prefix.is_some())
-        {
-            spoofable_headers.push(ROUTE_HEADER.into());
-        }
-        let token_cache = CachePolicy::from_config(
-            raw.verified_token_cache.capacity,
-            raw.verified_token_cache.max_age_seconds,
-        )?;
-        let mcp_authorization = match raw.mcp_authorization {
-            Some(authz) => Some(Arc::new(McpAuthorization::from_raw(authz)?)),
-            None => None,
-        };
-        if mcp_authorization.as_ref().is_some_and(|a| a.is_active()) {
-            warnings.push(MCP_AUTHORIZATION_NEEDS_BUFFER.to_string());
-        }
-        if mcp_authorization
-            .as_ref()
-            .is_some_and(|a| a.is_active() && a.trust_server_header_validation)
-        {
-            warnings.push(TRUSTS_SERVER_HEADER_VALIDATION.to_string());
-        }
         Ok(Self {
-            mode: raw.mode,
-            provider,
-            keys,
-            claims: ClaimRules {
-                issuer: raw.issuer,
-                audiences,
-                required,
-                clock_skew_secs,
-            },
-            location,
+            required,
+            clock_skew_secs,
             max_token_bytes,
             key_policy,
-            claim_headers,
-            spoofable_headers,
-            token_cache,
-            metadata,
-            warnings,
-            mcp_authorization,
         })
     }
+}
+
+/// Strict JSON into `T`: errors name the field path, trailing characters are refused.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ConfigError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let raw: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let message = e.inner().to_string();
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        ConfigError::new(e.path().to_string(), message)
+    })?;
+    de.end()
+        .map_err(|_| ConfigError::new("", "trailing characters after the JSON object"))?;
+    Ok(raw)
 }
 
 fn key_source(
@@ -500,6 +715,8 @@ fn check_header_name(name: &str, path: &str) -> Result<(), ConfigError> {
     }
     Ok(())
 }
+
+pub mod plugin;
 
 #[cfg(test)]
 mod tests;

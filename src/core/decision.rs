@@ -147,6 +147,31 @@ pub enum Outcome {
     Denied(Denial),
     /// A public well-known path.
     Public,
+    /// No server of a multi-server config took the request (`core::servers`).
+    Unselected(Unselected),
+}
+
+/// Why no server took a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unselected {
+    /// No server matches: `unmatched` decides (404, or passed untouched).
+    NoMatch,
+    /// The path is not plain, so the upstream could read it as another server's (400).
+    NotPlain,
+    /// `serverSelection: routeMetadata`, and the route names no configured server (500).
+    NoRouteServer,
+}
+
+impl Unselected {
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::NoMatch => "no MCP server is configured for this host and path",
+            Self::NotPlain => "the path is not plain (dot segments, escapes, // or ;)",
+            Self::NoRouteServer => {
+                "the route's metadata filter_metadata.mcp_authn.server names no configured server"
+            }
+        }
+    }
 }
 
 impl Outcome {
@@ -157,6 +182,8 @@ impl Outcome {
             Self::Unauthenticated { .. } => Some(Metric::PassedUnauthenticated),
             Self::Denied(denial) => Some(denial.metric()),
             Self::Public => None,
+            Self::Unselected(Unselected::NotPlain) => Some(Metric::DeniedInvalidRequest),
+            Self::Unselected(_) => Some(Metric::Unmatched),
         }
     }
 }
@@ -268,6 +295,12 @@ impl Paused {
             },
         }
     }
+}
+
+/// A token whose (unverified) `iss` names none of the server's issuers: refused before any key
+/// or signature work, with the mode's answer, as any invalid token.
+pub fn unknown_issuer(config: &Config, request: &Request) -> Final {
+    without_credential(config, request, Denial::Token(Rejection::UnknownIssuer))
 }
 
 /// Classifies a request by its path (without query). Only exact prefixes followed by nothing

@@ -17,6 +17,18 @@ impl ConfigError {
             message: message.into(),
         }
     }
+
+    /// The same error one level down: `prefix` (`servers[1].`, `issuers[0].`) goes before the
+    /// field path, so an error deep in one server's settings names which server.
+    #[must_use]
+    pub fn under(mut self, prefix: &str) -> Self {
+        self.path = if self.path.is_empty() || self.path == "." {
+            prefix.trim_end_matches('.').to_string()
+        } else {
+            format!("{prefix}{}", self.path)
+        };
+        self
+    }
 }
 
 impl fmt::Display for ConfigError {

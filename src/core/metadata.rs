@@ -26,7 +26,8 @@ enum AuthorizationServer {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResourceMetadata {
     resource: Option<(String, HttpUrl)>,
-    authorization_server: AuthorizationServer,
+    /// `authorization_servers`, in the configured order of the issuers (clients take the first).
+    authorization_servers: Vec<AuthorizationServer>,
     /// Configured members, already in snake_case.
     fields: Map<String, Value>,
     /// `scope="..."` content for challenges, from `scopesSupported`.
@@ -45,6 +46,12 @@ impl ResourceMetadata {
         issuer: &str,
         gateway_is_authorization_server: bool,
     ) -> Result<Self, ConfigError> {
+        Self::listing(raw, &[(issuer, gateway_is_authorization_server)])
+    }
+
+    /// The document of a resource that trusts several issuers: `issuers` in order, each with
+    /// whether the gateway fronts it (then the gateway's issuer stands in its place).
+    pub fn listing(raw: Map<String, Value>, issuers: &[(&str, bool)]) -> Result<Self, ConfigError> {
         let mut fields = Map::new();
         let mut resource = None;
         let mut scope_hint = None;
@@ -99,14 +106,19 @@ impl ResourceMetadata {
             }
             fields.insert(snake_case(&key), value);
         }
-        let authorization_server = if gateway_is_authorization_server {
-            AuthorizationServer::Gateway
-        } else {
-            AuthorizationServer::Issuer(issuer.to_string())
-        };
+        let authorization_servers = issuers
+            .iter()
+            .map(|&(issuer, fronted)| {
+                if fronted {
+                    AuthorizationServer::Gateway
+                } else {
+                    AuthorizationServer::Issuer(issuer.to_string())
+                }
+            })
+            .collect();
         let mut metadata = Self {
             resource,
-            authorization_server,
+            authorization_servers,
             fields,
             scope_hint,
             static_document: None,
@@ -124,6 +136,11 @@ impl ResourceMetadata {
     /// The configured canonical resource URI, if any.
     pub fn resource(&self) -> Option<&str> {
         self.resource.as_ref().map(|(text, _)| text.as_str())
+    }
+
+    /// The configured resource as a URL: where its document lives (`PRM_PREFIX{path}`).
+    pub fn resource_url(&self) -> Option<&HttpUrl> {
+        self.resource.as_ref().map(|(_, url)| url)
     }
 
     pub fn scope_hint(&self) -> Option<&str> {
@@ -171,13 +188,17 @@ impl ResourceMetadata {
     }
 
     fn render(&self, resource: &str) -> String {
-        let server = match &self.authorization_server {
-            AuthorizationServer::Issuer(issuer) => issuer.clone(),
-            AuthorizationServer::Gateway => gateway_issuer(resource),
-        };
+        let servers: Vec<String> = self
+            .authorization_servers
+            .iter()
+            .map(|server| match server {
+                AuthorizationServer::Issuer(issuer) => issuer.clone(),
+                AuthorizationServer::Gateway => gateway_issuer(resource),
+            })
+            .collect();
         let mut doc = Map::new();
         doc.insert("resource".into(), json!(resource));
-        doc.insert("authorization_servers".into(), json!([server]));
+        doc.insert("authorization_servers".into(), json!(servers));
         doc.insert("mcp_protocol_version".into(), json!(MCP_PROTOCOL_VERSION));
         doc.insert("resource_type".into(), json!("mcp-server"));
         for (key, value) in &self.fields {

@@ -51,6 +51,8 @@ metrics! {
     /// Tokens answered from the verified-token cache (a drop in its rate after a JWKS refetch
     /// means the cache was flushed).
     TokenCacheHit => "token_cache.hit",
+    /// Requests no server of a multi-server config took (rejected, passed, or no route server).
+    Unmatched => "unmatched",
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub mod refresh;
 pub mod reply;
 pub mod request;
 pub mod rfc9207;
+pub mod servers;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod token;

@@ -67,6 +67,8 @@ pub enum Rejection {
         reason: &'static str,
     },
     KeysUnavailable,
+    /// The token's `iss` names none of the server's issuers (checked before any key work).
+    UnknownIssuer,
 }
 
 impl Rejection {
@@ -79,7 +81,7 @@ impl Rejection {
             Self::KeyAlgMismatch { .. } | Self::BadSignature => Metric::DeniedBadSignature,
             Self::Expired { .. } => Metric::DeniedExpired,
             Self::NotYetValid { .. } => Metric::DeniedNotYetValid,
-            Self::IssuerMismatch { .. } => Metric::DeniedIssuer,
+            Self::IssuerMismatch { .. } | Self::UnknownIssuer => Metric::DeniedIssuer,
             Self::AudienceMismatch { .. } => Metric::DeniedAudience,
             Self::MissingClaim(_) => Metric::DeniedMissingClaim,
             Self::InvalidClaim { .. } => Metric::DeniedInvalidClaim,
@@ -103,6 +105,7 @@ impl Rejection {
             Self::MissingClaim(_) => "missing required claim",
             Self::InvalidClaim { .. } => "invalid claim",
             Self::KeysUnavailable => "signing keys unavailable",
+            Self::UnknownIssuer => "unknown issuer",
         }
     }
 }
@@ -134,6 +137,7 @@ impl fmt::Display for Rejection {
             Self::MissingClaim(name) => write!(f, "missing required claim {name:?}"),
             Self::InvalidClaim { claim, reason } => write!(f, "invalid {claim}: {reason}"),
             Self::KeysUnavailable => f.write_str("no signing keys are available yet"),
+            Self::UnknownIssuer => f.write_str("the token's iss names no trusted issuer"),
         }
     }
 }
@@ -175,6 +179,20 @@ pub fn verify_signature(token: &str, keys: &KeySet) -> Result<Vec<u8>, Rejection
 /// Run before a request waits for a JWKS fetch, so garbage never triggers one.
 pub fn check_structure(token: &str) -> Result<(), Rejection> {
     parse(token).map(|_| ())
+}
+
+/// The `iss` a token claims, unverified: only to pick which issuer's keys and rules check it
+/// (a server that trusts several). `Err` for a token [`check_structure`] refuses; `None` when
+/// the payload names no string `iss`.
+pub fn unverified_issuer(token: &str) -> Result<Option<String>, Rejection> {
+    #[derive(serde::Deserialize)]
+    struct Iss {
+        iss: Option<String>,
+    }
+    let payload = parse(token)?.payload;
+    Ok(serde_json::from_slice::<Iss>(&payload)
+        .ok()
+        .and_then(|claims| claims.iss))
 }
 
 /// A compact JWS split and decoded, not yet verified.

@@ -14,17 +14,28 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
-use crate::core::decision::{Decision, Final, Outcome, Wait};
+use crate::core::config::plugin::Selection;
+use crate::core::decision::{Decision, Final, Outcome, Unselected, Wait};
 use crate::core::metric::Metric;
 use crate::core::provider::{self, IdpCall};
 use crate::core::request::Request;
 use crate::core::rfc9207::PassageReturn;
+use crate::core::servers::Target;
 
 use super::body;
 use super::fetch;
 use super::idp;
 use super::reply::send;
 use super::worker::{Ready, Waiting, Worker};
+
+/// Where Envoy exposes the route's `filter_metadata.mcp_authn.server` to Wasm.
+const ROUTE_SERVER_PROPERTY: [&str; 5] = [
+    "xds",
+    "route_metadata",
+    "filter_metadata",
+    "mcp_authn",
+    "server",
+];
 
 pub struct Http {
     id: u32,
@@ -35,6 +46,8 @@ pub struct Http {
     mcp: body::Shared,
     /// A request in the provider's passage: its redirect's RFC 9207 `iss` is rewritten.
     passage: Option<Arc<PassageReturn>>,
+    /// The server and issuer the request was decided with.
+    target: Option<Target>,
 }
 
 /// What answers a request the gateway replies to itself, once its body is read.
@@ -58,6 +71,7 @@ impl Http {
             idp: None,
             mcp: body::new_exchange(),
             passage: None,
+            target: None,
         }
     }
 }
@@ -68,15 +82,25 @@ impl HttpContext for Http {
         let now_ms = now_ms();
         let worker_cell = Rc::clone(&self.worker);
         let mut worker = worker_cell.borrow_mut();
-        worker.prepare_keys();
-        let mut decision = worker.decide(&request, now_ms);
+        let route_server = route_server(&worker);
+        let (target, mut decision) = match worker.decide(&request, route_server.as_deref(), now_ms)
+        {
+            Ok(chosen) => chosen,
+            Err(answer) => {
+                let (action, prepared) = carry_out(&worker, None, &request, answer);
+                return body::after_headers(&self.mcp, prepared, action, end_of_stream);
+            }
+        };
+        self.target = Some(target);
         if let Decision::Wait(Wait::FetchKeys {
             unknown_kid: true, ..
         }) = decision
-            && worker.sync()
+            && worker.sync(target)
         {
             // Another worker already fetched the rotated keys.
-            decision = worker.decide(&request, now_ms);
+            if let Ok((_, again)) = worker.decide(&request, route_server.as_deref(), now_ms) {
+                decision = again;
+            }
         }
         let decision = match decision.into_final() {
             Ok(decision) => decision,
@@ -96,6 +120,7 @@ impl HttpContext for Http {
                 }
                 let waiting = Waiting {
                     request: request.clone(),
+                    target,
                     paused,
                     exchange: Rc::clone(&self.mcp),
                 };
@@ -103,7 +128,7 @@ impl HttpContext for Http {
                     body::await_keys(&self.mcp, end_of_stream);
                     return Action::Pause;
                 }
-                worker.resume(paused, &request, now_ms)
+                worker.resume(target, paused, &request, now_ms)
             }
         };
         if let Decision::Forward {
@@ -113,7 +138,7 @@ impl HttpContext for Http {
         {
             self.passage = Some(Arc::clone(passage));
         }
-        let (action, prepared) = carry_out(&worker, &request, decision);
+        let (action, prepared) = carry_out(&worker, Some(target), &request, decision);
         body::after_headers(&self.mcp, prepared, action, end_of_stream)
     }
 
@@ -168,7 +193,9 @@ impl Context for Http {
         if let Some(wait) = self.idp.take_if(|w| w.token == Some(token)) {
             if let Answer::Provider(call) = &wait.answer {
                 let worker = self.worker.borrow();
-                send(&idp::complete(&worker.config, call, body_size, now_ms()));
+                if let Some(config) = self.target.and_then(|t| worker.config(t)) {
+                    send(&idp::complete(config, call, body_size, now_ms()));
+                }
             }
             return;
         }
@@ -225,7 +252,10 @@ impl Http {
                 ));
             }
             Answer::Provider(call) => {
-                match idp::start(&worker.config, call, body, &wait.client_headers, now_ms) {
+                let Some(config) = self.target.and_then(|t| worker.config(t)) else {
+                    return Action::Pause;
+                };
+                match idp::start(config, call, body, &wait.client_headers, now_ms) {
                     idp::Started::Reply(reply) => send(&reply),
                     idp::Started::Waiting(token) => {
                         wait.token = Some(token);
@@ -253,8 +283,9 @@ pub fn resume(worker: &mut Worker, ready: Vec<Ready>, now_ms: u64, current: u32)
         if hostcalls::set_effective_context(context_id).is_err() {
             continue;
         }
-        let decision = worker.resume(waiting.paused, &waiting.request, now_ms);
-        let (action, prepared) = carry_out(worker, &waiting.request, decision);
+        let target = waiting.target;
+        let decision = worker.resume(target, waiting.paused, &waiting.request, now_ms);
+        let (action, prepared) = carry_out(worker, Some(target), &waiting.request, decision);
         if body::after_keys(&waiting.exchange, prepared, action) {
             let _ = hostcalls::resume_http_request();
         }
@@ -263,13 +294,17 @@ pub fn resume(worker: &mut Worker, ready: Vec<Ready>, now_ms: u64, current: u32)
 }
 
 /// Carries out a final decision on the current (effective) stream, and says what
-/// `mcpAuthorization` makes of the request's body.
+/// `mcpAuthorization` makes of the request's body (`target`: the server that decided it; none
+/// when no server took the request).
 fn carry_out(
     worker: &Worker,
+    target: Option<Target>,
     request: &Request,
     decision: Final,
 ) -> (Action, Option<body::Prepared>) {
-    let prepared = body::prepare(&worker.config, request, &decision);
+    let prepared = target
+        .and_then(|t| worker.config(t))
+        .and_then(|config| body::prepare(config, request, &decision));
     let action = match decision {
         Decision::Forward { edits, outcome, .. } => {
             for name in &edits.remove {
@@ -302,8 +337,22 @@ fn record(worker: &Worker, outcome: &Outcome) {
         } => {
             log::debug!("mcp_authn: passed unauthenticated by mode: {denial}")
         }
+        Outcome::Unselected(why @ Unselected::NoRouteServer) => {
+            log::warn!("mcp_authn: {}", why.description());
+        }
+        Outcome::Unselected(why) => log::debug!("mcp_authn: {}", why.description()),
         _ => {}
     }
+}
+
+/// With `serverSelection: routeMetadata`, the server the route names in its metadata
+/// (`filter_metadata.mcp_authn.server`, a string); the property is read only then.
+fn route_server(worker: &Worker) -> Option<String> {
+    if worker.plugin.selection != Selection::RouteMetadata {
+        return None;
+    }
+    let value = hostcalls::get_property(ROUTE_SERVER_PROPERTY.to_vec()).ok()??;
+    String::from_utf8(value).ok()
 }
 
 /// The provider's redirect back to the client names the gateway as its issuer (RFC 9207).

@@ -8,7 +8,8 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
 
-use crate::core::config::{Config, KeySource};
+use crate::core::config::KeySource;
+use crate::core::servers::Plugin;
 
 use super::fetch;
 use super::http::{Http, now_ms, resume};
@@ -55,25 +56,28 @@ impl RootContext for Root {
             .ok()
             .flatten()
             .unwrap_or_default();
-        let config = match Config::from_json(&bytes) {
-            Ok(config) => config,
+        let plugin = match Plugin::from_json(&bytes) {
+            Ok(plugin) => plugin,
             Err(err) => {
                 log::error!("mcp_authn: invalid plugin configuration: {err}");
                 return false;
             }
         };
-        for warning in &config.warnings {
+        for warning in &plugin.warnings {
             log::warn!("mcp_authn: {warning}");
         }
-        if let KeySource::Inline(set) = &config.keys {
-            for skipped in set.skipped() {
-                log::warn!("mcp_authn: jwks.inline: {skipped} (skipped)");
+        for (_, config) in plugin.targets() {
+            if let KeySource::Inline(set) = &config.keys {
+                for skipped in set.skipped() {
+                    log::warn!("mcp_authn: jwks.inline: {skipped} (skipped)");
+                }
             }
-        } else {
+        }
+        let worker = Worker::new(plugin, &unique_owner(self.id));
+        if worker.fetches_keys() {
             let _ = hostcalls::set_tick_period(TICK);
         }
-        let owner = unique_owner(self.id);
-        self.worker = Some(Rc::new(RefCell::new(Worker::new(config, owner))));
+        self.worker = Some(Rc::new(RefCell::new(worker)));
         true
     }
 

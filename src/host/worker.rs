@@ -1,11 +1,16 @@
-//! State one worker VM shares between its root and HTTP contexts: the config, the verified-token
-//! cache, and the key-fetch state machine (`core::keyfetch`), whose effects are carried out here.
+//! State one worker VM shares between its root and HTTP contexts: the plugin config, the
+//! verified-token caches, and one key-fetch state machine (`core::keyfetch`) per distinct key
+//! source, whose effects are carried out here.
 
 use crate::core::config::{Config, KeySource};
-use crate::core::decision::{Decision, Final, KeyState, Keys, Paused, decide};
+use crate::core::decision::{Decision, Final, KeyState, Keys, Outcome, Paused, decide};
+use crate::core::jwks::KeyPolicy;
 use crate::core::keyfetch::{Effects, Fetched, KeyFetch, Note, Pending, Wait};
 use crate::core::metric::Metric;
+use crate::core::refresh::RemoteJwks;
+use crate::core::reply::{LocalReply, error_body};
 use crate::core::request::Request;
+use crate::core::servers::{Plugin, Target};
 use crate::core::token_cache::TokenCache;
 
 use super::body;
@@ -13,21 +18,29 @@ use super::metrics::Metrics;
 use super::shared::Hostcalls;
 
 pub struct Worker {
-    pub config: Config,
+    pub plugin: Plugin,
     pub metrics: Option<Metrics>,
-    /// Verified tokens; cleared whenever the local keys change.
-    pub token_cache: TokenCache,
-    remote: Option<Remote>,
+    /// Verified tokens, one cache per server, so a token verified for one server is never an
+    /// answer for another; all are cleared whenever any local key set changes.
+    caches: Vec<TokenCache>,
+    /// One per distinct key source (issuer, cluster, location, key policy) across servers:
+    /// two servers that trust one issuer share its keys, fetches and backoff.
+    remotes: Vec<Remote>,
+    /// Each target's remote key source (`None`: inline keys), by server, then issuer.
+    sources: Vec<Vec<Option<usize>>>,
 }
 
 struct Remote {
     keys: KeyFetch<Waiting>,
     host: Hostcalls,
+    issuer: String,
+    policy: KeyPolicy,
 }
 
 /// A request paused for keys: what deciding and resuming it needs.
 pub struct Waiting {
     pub request: Request,
+    pub target: Target,
     pub paused: Paused,
     pub exchange: body::Shared,
 }
@@ -36,41 +49,71 @@ pub struct Waiting {
 pub type Ready = Pending<Waiting>;
 
 impl Worker {
-    pub fn new(config: Config, owner: String) -> Self {
-        let remote = match &config.keys {
-            KeySource::Inline(_) => None,
-            KeySource::Remote(jwks) => {
-                let mut host = Hostcalls { jwks: jwks.clone() };
-                let keys = KeyFetch::new(
-                    jwks,
-                    &config.claims.issuer,
-                    config.key_policy,
-                    owner,
-                    &mut host,
-                );
-                Some(Remote { keys, host })
+    pub fn new(plugin: Plugin, owner: &str) -> Self {
+        let mut remotes: Vec<Remote> = Vec::new();
+        let mut sources: Vec<Vec<Option<usize>>> = Vec::new();
+        for (target, config) in plugin.targets() {
+            if sources.len() <= target.server {
+                sources.push(Vec::new());
             }
-        };
+            let source = match &config.keys {
+                KeySource::Inline(_) => None,
+                KeySource::Remote(jwks) => Some(remote_for(&mut remotes, jwks, config, owner)),
+            };
+            if let Some(list) = sources.last_mut() {
+                list.push(source);
+            }
+        }
         Self {
-            token_cache: TokenCache::new(config.token_cache),
-            config,
+            caches: plugin
+                .servers
+                .iter()
+                .map(|_| TokenCache::new(plugin.token_cache))
+                .collect(),
+            plugin,
             metrics: Metrics::define(),
-            remote,
+            remotes,
+            sources,
         }
     }
 
-    /// Before a first decision: a worker without keys looks whether another one has them.
-    pub fn prepare_keys(&mut self) {
-        if let Some(remote) = self.remote.as_mut() {
-            let fx = remote.keys.prepare(&remote.host);
+    /// Whether any key source is fetched (then the root sets its tick).
+    pub fn fetches_keys(&self) -> bool {
+        !self.remotes.is_empty()
+    }
+
+    /// The config a target is decided with.
+    pub fn config(&self, target: Target) -> Option<&Config> {
+        self.plugin.config(target)
+    }
+
+    fn remote_index(&self, target: Target) -> Option<usize> {
+        *self.sources.get(target.server)?.get(target.issuer)?
+    }
+
+    /// A request's first decision: its server and issuer are chosen (or the choice answers
+    /// it), a worker without that issuer's keys looks whether another one has them, the
+    /// server's verified-token cache answers repeats, and fetching (or refetching for an
+    /// unknown `kid`) is allowed.
+    pub fn decide(
+        &mut self,
+        request: &Request,
+        route_server: Option<&str>,
+        now_ms: u64,
+    ) -> Result<(Target, Decision), Final> {
+        let target = self.plugin.select(request, route_server)?;
+        let remote = self.remote_index(target);
+        if let Some(r) = remote.and_then(|r| self.remotes.get_mut(r)) {
+            let fx = r.keys.prepare(&r.host);
             self.carry_out(fx);
         }
-    }
-
-    /// A request's first decision: the verified-token cache answers repeats, and fetching
-    /// (or refetching for an unknown `kid`) is allowed.
-    pub fn decide(&mut self, request: &Request, now_ms: u64) -> Decision {
-        let keys = match (&self.config.keys, &self.remote) {
+        let (Some(config), Some(cache)) = (
+            self.plugin.config(target),
+            self.caches.get_mut(target.server),
+        ) else {
+            return Err(no_config());
+        };
+        let state = match (&config.keys, remote.and_then(|r| self.remotes.get(r))) {
             (KeySource::Inline(set), _) => KeyState::Ready {
                 keys: set,
                 may_refetch: false,
@@ -86,33 +129,40 @@ impl Worker {
             },
             (_, None) => KeyState::Missing { may_fetch: false },
         };
-        let hits = self.token_cache.hits();
+        let hits = cache.hits();
         let keys = Keys {
-            state: keys,
-            cache: Some(&mut self.token_cache),
+            state,
+            cache: Some(cache),
         };
-        let decision = decide(&self.config, request, keys, now_ms / 1000);
+        let decision = decide(config, request, keys, now_ms / 1000);
         if let Some(m) = &self.metrics
-            && self.token_cache.hits() != hits
+            && self.caches.get(target.server).map(TokenCache::hits) != Some(hits)
         {
             m.bump(Metric::TokenCacheHit);
         }
-        decision
+        Ok((target, decision))
     }
 
     /// Decides a request after its wait for keys, with whatever keys are there now.
-    pub fn resume(&self, paused: Paused, request: &Request, now_ms: u64) -> Final {
-        let keys = match (&self.config.keys, &self.remote) {
+    pub fn resume(&self, target: Target, paused: Paused, request: &Request, now_ms: u64) -> Final {
+        let Some(config) = self.plugin.config(target) else {
+            return no_config();
+        };
+        let keys = match (&config.keys, self.remote_index(target)) {
             (KeySource::Inline(set), _) => Some(set.as_ref()),
-            (_, Some(remote)) => remote.keys.keys(),
+            (_, Some(r)) => self.remotes.get(r).and_then(|remote| remote.keys.keys()),
             (_, None) => None,
         };
-        paused.resume(&self.config, request, keys, now_ms / 1000)
+        paused.resume(config, request, keys, now_ms / 1000)
     }
 
-    /// Picks up keys another worker published. Returns whether the local keys changed.
-    pub fn sync(&mut self) -> bool {
-        let Some(remote) = self.remote.as_mut() else {
+    /// Picks up keys another worker published for the target's issuer. Returns whether the
+    /// local keys changed.
+    pub fn sync(&mut self, target: Target) -> bool {
+        let Some(remote) = self
+            .remote_index(target)
+            .and_then(|r| self.remotes.get_mut(r))
+        else {
             return false;
         };
         let fx = remote.keys.sync(&remote.host);
@@ -121,10 +171,13 @@ impl Worker {
         changed
     }
 
-    /// Pauses a request until the keys arrive, starting a fetch unless one is under way (here
-    /// or on another worker). Returns `false` when no fetch will come: decide it now.
+    /// Pauses a request until its issuer's keys arrive, starting a fetch unless one is under
+    /// way (here or on another worker). Returns `false` when no fetch will come: decide it now.
     pub fn wait_for_keys(&mut self, context_id: u32, waiting: Waiting, now_ms: u64) -> bool {
-        let Some(remote) = self.remote.as_mut() else {
+        let Some(remote) = self
+            .remote_index(waiting.target)
+            .and_then(|r| self.remotes.get_mut(r))
+        else {
             return false;
         };
         let (wait, fx) = remote
@@ -134,13 +187,16 @@ impl Worker {
         matches!(wait, Wait::Paused)
     }
 
-    /// The tick: picks up published keys, refreshes when due. Returns the requests to resume.
+    /// The tick: picks up published keys, refreshes what is due. Returns the requests to resume.
     pub fn tick(&mut self, now_ms: u64) -> Vec<Ready> {
-        let Some(remote) = self.remote.as_mut() else {
-            return Vec::new();
-        };
-        let fx = remote.keys.tick(&mut remote.host, now_ms);
-        self.carry_out(fx)
+        let mut ready = Vec::new();
+        for r in 0..self.remotes.len() {
+            if let Some(remote) = self.remotes.get_mut(r) {
+                let fx = remote.keys.tick(&mut remote.host, now_ms);
+                ready.extend(self.carry_out(fx));
+            }
+        }
+        ready
     }
 
     /// Handles the answer to a call of this VM. Returns the requests to resume.
@@ -150,7 +206,7 @@ impl Worker {
         response: Result<Fetched, String>,
         now_ms: u64,
     ) -> Vec<Ready> {
-        let Some(remote) = self.remote.as_mut() else {
+        let Some(remote) = self.remotes.iter_mut().find(|r| r.keys.awaits(token)) else {
             return Vec::new();
         };
         let fx = remote
@@ -161,16 +217,18 @@ impl Worker {
 
     /// Drops a request whose stream ended while it waited.
     pub fn forget(&mut self, context_id: u32) {
-        if let Some(remote) = self.remote.as_mut() {
+        for remote in &mut self.remotes {
             remote.keys.forget(context_id);
         }
     }
 
-    /// Clears the token cache when the keys changed, logs and counts; returns the requests
-    /// to resume.
+    /// Clears the token caches when keys changed, logs and counts; returns the requests to
+    /// resume.
     fn carry_out(&mut self, fx: Effects<Waiting>) -> Vec<Ready> {
         if fx.keys_changed {
-            self.token_cache.clear();
+            for cache in &mut self.caches {
+                cache.clear();
+            }
         }
         for note in &fx.notes {
             if let (Some(m), Some(metric)) = (&self.metrics, note.metric()) {
@@ -183,5 +241,38 @@ impl Worker {
             }
         }
         fx.resume
+    }
+}
+
+/// The index of the key source `jwks` of `config`'s issuer, created on first use.
+fn remote_for(remotes: &mut Vec<Remote>, jwks: &RemoteJwks, config: &Config, owner: &str) -> usize {
+    let same = |r: &Remote| {
+        r.issuer == config.claims.issuer && r.host.jwks == *jwks && r.policy == config.key_policy
+    };
+    if let Some(index) = remotes.iter().position(same) {
+        return index;
+    }
+    let mut host = Hostcalls { jwks: jwks.clone() };
+    let keys = KeyFetch::new(
+        jwks,
+        &config.claims.issuer,
+        config.key_policy,
+        owner.to_string(),
+        &mut host,
+    );
+    remotes.push(Remote {
+        keys,
+        host,
+        issuer: config.claims.issuer.clone(),
+        policy: config.key_policy,
+    });
+    remotes.len().saturating_sub(1)
+}
+
+/// A target without a config cannot happen (targets come from the plugin); fail closed.
+fn no_config() -> Final {
+    Decision::Respond {
+        reply: LocalReply::json(500, error_body("server_error", "no server config")),
+        outcome: Outcome::Public,
     }
 }

@@ -169,6 +169,12 @@ impl<P> KeyFetch<P> {
         }
     }
 
+    /// Whether `token` is this source's call in flight (a worker with several key sources
+    /// hands each answer to the one that made the call).
+    pub fn awaits(&self, token: u32) -> bool {
+        self.in_flight.is_some_and(|(t, _)| t == token)
+    }
+
     /// The parsed keys, if any arrived yet.
     pub fn keys(&self) -> Option<&KeySet> {
         self.local.as_ref().map(|(_, keys)| keys.as_ref())

@@ -272,6 +272,75 @@ fn check_config_names_the_bad_field() {
 }
 
 #[test]
+fn check_config_takes_many_servers_and_issuers_and_names_the_bad_server() {
+    let dir = Scratch::new("check-servers");
+    let servers = json!({
+        "servers": [
+            {"name": "files", "match": {"hosts": ["MCP.example.com"], "pathPrefix": "/files/"},
+             "issuer": ISSUER, "jwks": {"cluster": "idp"},
+             "resourceMetadata": {"resource": "https://mcp.example.com/files/mcp"}},
+            {"name": "search", "match": {"pathPrefix": "/search"},
+             "issuers": [
+                 {"issuer": "https://kc.example.com/realms/b", "jwks": {"cluster": "kc"}},
+                 {"issuer": ISSUER, "jwks": {"cluster": "idp"},
+                  "jwtValidationOptions": {"requiredClaims": ["exp", "sub"]}}
+             ],
+             "resourceMetadata": {"resource": "https://mcp.example.com/search/mcp"}}
+        ],
+        "unmatched": "pass"
+    });
+    let config = dir.write("servers.json", servers.to_string());
+    let out = run(&["check-config", &config]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let normalised: Value = serde_json::from_str(&stdout(&out)).expect("prints JSON");
+    assert_eq!(normalised["unmatched"], "pass");
+    assert_eq!(normalised["serverSelection"], "match");
+    let files = &normalised["servers"][0];
+    assert_eq!(files["name"], "files");
+    assert_eq!(
+        files["match"],
+        json!({"hosts": ["mcp.example.com"], "pathPrefix": "/files"})
+    );
+    let search = &normalised["servers"][1]["issuers"];
+    assert_eq!(search[0]["issuer"], "https://kc.example.com/realms/b");
+    assert_eq!(search[1]["issuer"], ISSUER);
+    assert_eq!(
+        search[1]["jwtValidationOptions"]["requiredClaims"],
+        json!(["exp", "sub"])
+    );
+    assert_eq!(
+        search[0]["audiences"],
+        json!(["https://mcp.example.com/search/mcp"])
+    );
+    let mut overlapping = servers.clone();
+    overlapping["servers"][1]["match"]["pathPrefix"] = json!("/files/x");
+    let mut bad_url = servers;
+    bad_url["servers"][1]["issuers"][0]["jwks"]["url"] = json!("kc/certs");
+    for (i, (config, expected)) in [
+        (
+            overlapping,
+            "servers[1].match: servers[1] (\"search\") and servers[0] (\"files\")",
+        ),
+        (
+            bad_url,
+            "servers[1].issuers[0].jwks.url: not an absolute http(s) URL",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = dir.write(&format!("bad{i}.json"), config.to_string());
+        let out = run(&["check-config", &path]);
+        assert_eq!(code(&out), 2);
+        assert!(
+            stderr(&out).contains(expected),
+            "{expected:?} not in {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
 fn a_minted_token_verifies() {
     let setup = setup("verify-ok");
     let token = mint(&setup, &good_claims());

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! mcp-authn check-config CONFIG.json
-//! mcp-authn verify --config CONFIG.json [--jwks JWKS.json] --token TOKEN|@FILE [--now SECS] [--path /mcp]
+//! mcp-authn verify --config CONFIG.json [--jwks JWKS.json] --token TOKEN|@FILE [--now SECS] [--path /mcp] [--authority HOST]
 //! mcp-authn mint --key PRIVATE_JWK.json --claims JSON [--ttl SECS]
 //! mcp-authn jwks --key PRIVATE_JWK.json
 //! ```
@@ -11,17 +11,19 @@
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use mcp_authn::core::config::plugin::Selection;
 use mcp_authn::core::config::{Config, KeySource};
 use mcp_authn::core::decision::{Decision, KeyState, Outcome, Wait, decide};
 use mcp_authn::core::jwks::KeySet;
 use mcp_authn::core::request::Request;
+use mcp_authn::core::servers::Plugin;
 use mcp_authn::core::token::TokenLocation;
 use mcp_authn::sign::SigningKey;
 use serde_json::{Value, json};
 
 const USAGE: &str = "usage:
   mcp-authn check-config CONFIG.json
-  mcp-authn verify --config CONFIG.json [--jwks JWKS.json] --token TOKEN|@FILE [--now SECS] [--path /mcp]
+  mcp-authn verify --config CONFIG.json [--jwks JWKS.json] --token TOKEN|@FILE [--now SECS] [--path /mcp] [--authority HOST]
   mcp-authn mint --key PRIVATE_JWK.json --claims JSON [--ttl SECS]
   mcp-authn jwks --key PRIVATE_JWK.json";
 
@@ -71,8 +73,14 @@ fn read(path: &str) -> Result<Vec<u8>, BadInput> {
     std::fs::read(path).map_err(|e| BadInput(format!("{path}: {e}")))
 }
 
-fn load_config(path: &str) -> Result<Config, BadInput> {
-    Config::from_json(&read(path)?).map_err(|e| BadInput(format!("{path}: {e}")))
+/// The plugin config, and whether it is written in the single-server shape with one issuer
+/// (printed as before) rather than as servers.
+fn load_plugin(path: &str) -> Result<(Plugin, bool), BadInput> {
+    let bytes = read(path)?;
+    let plugin = Plugin::from_json(&bytes).map_err(|e| BadInput(format!("{path}: {e}")))?;
+    let one = serde_json::from_slice::<Value>(&bytes).is_ok_and(|raw| raw.get("servers").is_none())
+        && plugin.servers.iter().all(|s| s.issuers.len() == 1);
+    Ok((plugin, one))
 }
 
 fn now_secs() -> u64 {
@@ -83,10 +91,34 @@ fn now_secs() -> u64 {
 
 fn check_config(args: &[String]) -> Result<ExitCode, BadInput> {
     let path = args.first().ok_or_else(|| BadInput(USAGE.into()))?;
-    let config = load_config(path)?;
-    for warning in &config.warnings {
+    let (plugin, one) = load_plugin(path)?;
+    for warning in &plugin.warnings {
         eprintln!("warning: {warning}");
     }
+    let issuers = |server: &mcp_authn::core::servers::Server| {
+        server.issuers.iter().map(normalised).collect::<Vec<_>>()
+    };
+    let normalised = match plugin.servers.first() {
+        Some(server) if one => server.issuers.first().map(normalised).unwrap_or_default(),
+        _ => json!({
+            "servers": plugin.servers.iter().map(|server| json!({
+                "name": server.name,
+                "match": {"hosts": server.hosts(), "pathPrefix": server.path_prefix()},
+                "issuers": issuers(server),
+            })).collect::<Vec<_>>(),
+            "unmatched": format!("{:?}", plugin.unmatched).to_ascii_lowercase(),
+            "serverSelection": match plugin.selection {
+                Selection::Match => "match",
+                Selection::RouteMetadata => "routeMetadata",
+            },
+        }),
+    };
+    println!("{}", serde_json::to_string_pretty(&normalised)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One server's settings for one issuer, as the filter understood them.
+fn normalised(config: &Config) -> Value {
     let keys = match &config.keys {
         KeySource::Inline(set) => {
             for skipped in set.skipped() {
@@ -109,7 +141,7 @@ fn check_config(args: &[String]) -> Result<ExitCode, BadInput> {
         TokenLocation::QueryParameter { name } => json!({"queryParameter": {"name": name}}),
         TokenLocation::Cookie { name } => json!({"cookie": {"name": name}}),
     };
-    let normalised = json!({
+    json!({
         "issuer": config.claims.issuer,
         "audiences": config.claims.audiences,
         "mode": config.mode,
@@ -127,13 +159,29 @@ fn check_config(args: &[String]) -> Result<ExitCode, BadInput> {
         "clientId": config.provider.as_ref().and_then(|p| p.client_id.as_deref()),
         "claimsToHeaders": config.claim_headers.iter()
             .map(|m| json!({"claim": m.claim, "header": m.header})).collect::<Vec<_>>(),
-    });
-    println!("{}", serde_json::to_string_pretty(&normalised)?);
-    Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn verify(args: &[String]) -> Result<ExitCode, BadInput> {
-    let config = load_config(required(args, "--config")?)?;
+    let (plugin, _) = load_plugin(required(args, "--config")?)?;
+    let token = required(args, "--token")?;
+    let token = match token.strip_prefix('@') {
+        Some(file) => String::from_utf8(read(file)?)?.trim().to_string(),
+        None => token.to_string(),
+    };
+    let path = option(args, "--path").unwrap_or("/mcp");
+    let authority = option(args, "--authority").unwrap_or("gateway.local");
+    // Every server reads the credential from its own place: ask the first, then the one
+    // the request selects.
+    let Some(first) = plugin.servers.first().and_then(|s| s.issuers.first()) else {
+        return Err(BadInput("the config has no server".into()));
+    };
+    let mut request = credential_request(&first.location, path, &token);
+    request.authority = authority.into();
+    let config = match plugin.select(&request, None) {
+        Ok(target) => plugin.config(target).unwrap_or(first),
+        Err(answer) => return Ok(report(&answer.into())),
+    };
     let file_keys = match option(args, "--jwks") {
         Some(path) => {
             let set = KeySet::parse(&read(path)?).map_err(|e| BadInput(format!("{path}: {e}")))?;
@@ -154,21 +202,14 @@ fn verify(args: &[String]) -> Result<ExitCode, BadInput> {
     for skipped in keys.skipped() {
         eprintln!("note: JWKS {skipped} (skipped)");
     }
-    let token = required(args, "--token")?;
-    let token = match token.strip_prefix('@') {
-        Some(file) => String::from_utf8(read(file)?)?.trim().to_string(),
-        None => token.to_string(),
-    };
     let now = match option(args, "--now") {
         Some(now) => now
             .parse()
             .map_err(|_| BadInput("--now: not a number of seconds".into()))?,
         None => now_secs(),
     };
-    let path = option(args, "--path").unwrap_or("/mcp");
-    let request = credential_request(&config.location, path, &token);
     let decision = decide(
-        &config,
+        config,
         &request,
         KeyState::Ready {
             keys,

@@ -116,7 +116,17 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) name: Option<String>,
     #[serde(default, rename = "match")]
-    pub(crate) matcher: Option<plugin::RawMatch>,
+    pub(crate) matcher: Option<RawMatch>,
+}
+
+/// `servers[i].match` as written (validated in `plugin.rs`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RawMatch {
+    #[serde(default)]
+    pub(crate) hosts: Option<Vec<String>>,
+    #[serde(default)]
+    pub(crate) path_prefix: Option<String>,
 }
 
 /// `issuers[j]`: one trusted issuer with its own keys, provider and claim rules.

@@ -8,14 +8,14 @@
 
 use super::config::Config;
 use super::config::plugin::{PluginConfig, Selection, ServerConfig, Unmatched, port_of};
-use super::decision::{self, Decision, Final, Outcome, Route, Unselected};
+use super::decision::{self, Decision, Final, KeyState, Keys, Outcome, Route, Unselected};
 use super::error::ConfigError;
 use super::metadata::PRM_PREFIX;
 use super::provider::{KEYCLOAK_CERTS_PATH, Provider, REGISTRATION_SUFFIX};
 use super::reply::{HeaderEdits, LocalReply, error_body};
 use super::request::Request;
 use super::token;
-use super::token_cache::CachePolicy;
+use super::token_cache::{CachePolicy, TokenCache};
 use super::url::is_plain_path;
 use super::verify;
 
@@ -112,10 +112,9 @@ impl Plugin {
                     ));
                 }
                 for path in server.owned_paths(i, &at(i)) {
-                    if let Some(other) = owned
-                        .iter()
-                        .find(|o: &&Owned| o.clashes(&path, &servers, &server))
-                    {
+                    if let Some(other) = owned.iter().find(|o: &&Owned| {
+                        o.target.server != i && o.clashes(&path, &servers, &server)
+                    }) {
                         return Err(ConfigError::new(
                             path.field.clone(),
                             format!(
@@ -229,6 +228,31 @@ impl Plugin {
         }
     }
 
+    /// Decides a request for its target with that issuer's key state and that server's
+    /// verified-token cache.
+    pub fn decide(
+        &self,
+        target: Target,
+        request: &Request,
+        state: KeyState<'_>,
+        caches: &mut TokenCaches,
+        now: u64,
+    ) -> Decision {
+        match (self.config(target), caches.0.get_mut(target.server)) {
+            (Some(config), Some(cache)) => decision::decide(
+                config,
+                request,
+                Keys {
+                    state,
+                    cache: Some(cache),
+                },
+                now,
+            ),
+            // Targets come from `select`; fail closed all the same.
+            _ => unselected(Unselected::NoMatch).into(),
+        }
+    }
+
     fn unmatched_answer(&self) -> Final {
         match self.unmatched {
             Unmatched::Reject => unselected(Unselected::NoMatch),
@@ -238,6 +262,38 @@ impl Plugin {
                 passage: None,
             },
         }
+    }
+}
+
+/// The verified-token caches, one per server: a token verified for one server is never an
+/// answer for another, whatever its `aud`.
+#[derive(Debug)]
+pub struct TokenCaches(Vec<TokenCache>);
+
+impl TokenCaches {
+    pub fn new(plugin: &Plugin) -> Self {
+        Self(
+            plugin
+                .servers
+                .iter()
+                .map(|_| TokenCache::new(plugin.token_cache))
+                .collect(),
+        )
+    }
+
+    /// Clears every server's cache (a key set changed; its tokens may be in any of them).
+    pub fn clear(&mut self) {
+        for cache in &mut self.0 {
+            cache.clear();
+        }
+    }
+
+    /// Hits over all servers.
+    pub fn hits(&self) -> u64 {
+        self.0
+            .iter()
+            .map(TokenCache::hits)
+            .fold(0, u64::saturating_add)
     }
 }
 
@@ -255,6 +311,16 @@ fn unselected(why: Unselected) -> Final {
 }
 
 impl Server {
+    /// `match.hosts`, lower-case (empty: any host).
+    pub fn hosts(&self) -> &[String] {
+        &self.hosts
+    }
+
+    /// `match.pathPrefix` as matched (`/`: every path).
+    pub fn path_prefix(&self) -> &str {
+        &self.prefix
+    }
+
     fn new(config: ServerConfig) -> Self {
         let fronted = config.issuers.iter().position(|c| c.provider.is_some());
         Self {

@@ -3,15 +3,14 @@
 //! source, whose effects are carried out here.
 
 use crate::core::config::{Config, KeySource};
-use crate::core::decision::{Decision, Final, KeyState, Keys, Outcome, Paused, decide};
+use crate::core::decision::{Decision, Final, KeyState, Outcome, Paused};
 use crate::core::jwks::KeyPolicy;
 use crate::core::keyfetch::{Effects, Fetched, KeyFetch, Note, Pending, Wait};
 use crate::core::metric::Metric;
 use crate::core::refresh::RemoteJwks;
 use crate::core::reply::{LocalReply, error_body};
 use crate::core::request::Request;
-use crate::core::servers::{Plugin, Target};
-use crate::core::token_cache::TokenCache;
+use crate::core::servers::{Plugin, Target, TokenCaches};
 
 use super::body;
 use super::metrics::Metrics;
@@ -20,9 +19,9 @@ use super::shared::Hostcalls;
 pub struct Worker {
     pub plugin: Plugin,
     pub metrics: Option<Metrics>,
-    /// Verified tokens, one cache per server, so a token verified for one server is never an
-    /// answer for another; all are cleared whenever any local key set changes.
-    caches: Vec<TokenCache>,
+    /// Verified tokens, one cache per server; all are cleared whenever any local key set
+    /// changes.
+    caches: TokenCaches,
     /// One per distinct key source (issuer, cluster, location, key policy) across servers:
     /// two servers that trust one issuer share its keys, fetches and backoff.
     remotes: Vec<Remote>,
@@ -65,11 +64,7 @@ impl Worker {
             }
         }
         Self {
-            caches: plugin
-                .servers
-                .iter()
-                .map(|_| TokenCache::new(plugin.token_cache))
-                .collect(),
+            caches: TokenCaches::new(&plugin),
             plugin,
             metrics: Metrics::define(),
             remotes,
@@ -107,10 +102,7 @@ impl Worker {
             let fx = r.keys.prepare(&r.host);
             self.carry_out(fx);
         }
-        let (Some(config), Some(cache)) = (
-            self.plugin.config(target),
-            self.caches.get_mut(target.server),
-        ) else {
+        let Some(config) = self.plugin.config(target) else {
             return Err(no_config());
         };
         let state = match (&config.keys, remote.and_then(|r| self.remotes.get(r))) {
@@ -129,14 +121,12 @@ impl Worker {
             },
             (_, None) => KeyState::Missing { may_fetch: false },
         };
-        let hits = cache.hits();
-        let keys = Keys {
-            state,
-            cache: Some(cache),
-        };
-        let decision = decide(config, request, keys, now_ms / 1000);
+        let hits = self.caches.hits();
+        let decision = self
+            .plugin
+            .decide(target, request, state, &mut self.caches, now_ms / 1000);
         if let Some(m) = &self.metrics
-            && self.caches.get(target.server).map(TokenCache::hits) != Some(hits)
+            && self.caches.hits() != hits
         {
             m.bump(Metric::TokenCacheHit);
         }
@@ -226,9 +216,7 @@ impl Worker {
     /// resume.
     fn carry_out(&mut self, fx: Effects<Waiting>) -> Vec<Ready> {
         if fx.keys_changed {
-            for cache in &mut self.caches {
-                cache.clear();
-            }
+            self.caches.clear();
         }
         for note in &fx.notes {
             if let (Some(m), Some(metric)) = (&self.metrics, note.metric()) {

@@ -32,16 +32,6 @@ pub enum Selection {
     RouteMetadata,
 }
 
-/// `servers[i].match` as written.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RawMatch {
-    #[serde(default)]
-    hosts: Option<Vec<String>>,
-    #[serde(default)]
-    path_prefix: Option<String>,
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawPlugin {

@@ -65,6 +65,11 @@ struct World {
 
 impl World {
     fn worker(&self, owner: &str, jwks: &RemoteJwks) -> Worker {
+        self.worker_for(owner, ISSUER, jwks)
+    }
+
+    /// A worker's key source for `issuer` (a VM has one per distinct source).
+    fn worker_for(&self, owner: &str, issuer: &str, jwks: &RemoteJwks) -> Worker {
         let mut host = FakeHost {
             store: Rc::clone(&self.store),
             idp: Rc::clone(&self.idp),
@@ -73,7 +78,7 @@ impl World {
         };
         let fetch = KeyFetch::new(
             jwks,
-            ISSUER,
+            issuer,
             KeyPolicy::default(),
             owner.to_string(),
             &mut host,
@@ -414,6 +419,68 @@ fn a_failure_backs_off_every_worker() {
     let fx = a.answer(ok(body(&["rsa"])), T0 + 3_300);
     assert!(fx.keys_changed);
     assert_eq!(world.shared_state().failures, 0);
+}
+
+#[test]
+fn one_issuers_outage_leaves_another_issuers_keys_fetches_and_debounce_alone() {
+    const OTHER_URL: &str = "https://login.example.org/jwks";
+    let world = World::default();
+    let other = RemoteJwks {
+        location: JwksLocation::Url(HttpUrl::parse(OTHER_URL).unwrap()),
+        cluster: "login".into(),
+        ..source()
+    };
+    // Two workers, each with both sources, sharing one store.
+    let mut down_a = world.worker_for("a", ISSUER, &source());
+    let mut up_a = world.worker_for("a", "https://login.example.org", &other);
+    let mut down_b = world.worker_for("b", ISSUER, &source());
+    let mut up_b = world.worker_for("b", "https://login.example.org", &other);
+    down_a.pause(1, T0);
+    up_a.pause(2, T0);
+    assert_eq!(world.calls(), [JWKS_URL, OTHER_URL], "one fetch per source");
+    // The first IdP fails: only its own paused request resumes, without keys.
+    let fx = down_a.answer(Err("HTTP status 503".into()), T0 + 100);
+    assert_eq!(resumed(&fx), [1]);
+    assert!(
+        up_a.fetch.pending.iter().any(|p| p.context_id == 2),
+        "still waits"
+    );
+    let fx = up_a.answer(ok(body(&["ec"])), T0 + 150);
+    assert_eq!(resumed(&fx), [2]);
+    assert!(fx.keys_changed);
+    // The other worker picks up the good keys; the failed source backs off on both workers
+    // while the good one may still be asked (its own debounce, untouched by the failure).
+    up_b.tick(T0 + 200);
+    down_b.tick(T0 + 200);
+    assert_eq!(key_count(&up_b), Some(1));
+    assert!(down_b.keys().is_none());
+    for w in [&down_a, &down_b] {
+        assert!(!w.fetch.may_fetch(T0 + 1_099));
+    }
+    for w in [&up_a, &up_b] {
+        assert!(w.fetch.may_refetch(T0 + 30_150));
+    }
+    // The failed source retrying does not touch the good one's stored state or keys.
+    down_b.tick(T0 + 1_100);
+    assert_eq!(world.calls(), [JWKS_URL, OTHER_URL, JWKS_URL]);
+    let fx = down_b.answer(Err("HTTP status 503".into()), T0 + 1_200);
+    assert!(!fx.keys_changed);
+    up_a.tick(T0 + 1_300);
+    assert_eq!(key_count(&up_a), Some(1));
+    assert_eq!(up_a.version(), up_b.version());
+    let states: Vec<String> = world
+        .store
+        .borrow()
+        .entries
+        .keys()
+        .filter(|k| k.ends_with(".state"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        states.len(),
+        2,
+        "each source has its own entries: {states:?}"
+    );
 }
 
 #[test]

@@ -75,7 +75,8 @@ pub struct Config {
     /// header when a passage exists (`decision::spoof_guard`).
     pub spoofable_headers: Vec<HeaderName>,
     pub token_cache: CachePolicy,
-    pub metadata: ResourceMetadata,
+    /// Shared by the server's issuers.
+    pub metadata: Arc<ResourceMetadata>,
     /// Accepted but risky settings, for the host to log at load.
     pub warnings: Vec<String>,
     /// `mcpAuthorization`: tool-level rules, scope requirements and list filtering.
@@ -89,7 +90,9 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     issuer: Option<String>,
     #[serde(default)]
-    issuers: Option<Vec<RawIssuer>>,
+    /// Taken out before the typed parse and parsed entry by entry (see [`RawConfig::parse`]).
+    #[serde(skip)]
+    issuers: Option<Vec<Value>>,
     #[serde(default)]
     audiences: Option<Vec<String>>,
     #[serde(default)]
@@ -109,37 +112,111 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     claims_to_headers: Vec<RawClaimHeader>,
     #[serde(default)]
-    verified_token_cache: Option<RawTokenCache>,
+    verified_token_cache: RawTokenCache,
+    /// Whether `verifiedTokenCache` was written (in `servers[i]` it belongs beside `servers`).
+    #[serde(skip)]
+    has_token_cache: bool,
     #[serde(default)]
     mcp_authorization: Option<RawMcpAuthorization>,
-    /// Only in `servers[i]` (see `plugin.rs`).
-    #[serde(default)]
-    pub(crate) name: Option<String>,
-    #[serde(default, rename = "match")]
-    pub(crate) matcher: Option<RawMatch>,
+    /// `name` and `match`, only in `servers[i]`: taken out with `issuers` and read by
+    /// `plugin.rs`.
+    #[serde(skip)]
+    pub(crate) name: Option<Value>,
+    #[serde(skip)]
+    pub(crate) matcher: Option<Value>,
 }
 
-/// `servers[i].match` as written (validated in `plugin.rs`).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct RawMatch {
-    #[serde(default)]
-    pub(crate) hosts: Option<Vec<String>>,
-    #[serde(default)]
-    pub(crate) path_prefix: Option<String>,
+impl RawConfig {
+    /// The single-server shape, from the plugin configuration's bytes.
+    pub(crate) fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(value) => Self::parse(value),
+            // Not JSON: the typed parse says why, naming the place.
+            Err(_) => parse_json(bytes),
+        }
+    }
+
+    /// One server's settings. `issuers`, `name` and `match` are taken out first and kept as
+    /// values (each issuer parsed on its own, [`RawIssuer::parse`]): typed nested members
+    /// would instantiate the parser of every setting again (about 15 KB of Wasm).
+    pub(crate) fn parse(value: Value) -> Result<Self, ConfigError> {
+        let Value::Object(members) = value else {
+            return Err(ConfigError::new("", "invalid type: expected a JSON object"));
+        };
+        let mut rest = Map::new();
+        let (mut issuers, mut name, mut matcher) = (None, None, None);
+        for (key, value) in members {
+            match key.as_str() {
+                "issuers" => issuers = Some(value),
+                "name" => name = Some(value),
+                "match" => matcher = Some(value),
+                _ => {
+                    rest.insert(key, value);
+                }
+            }
+        }
+        let has_token_cache = rest.contains_key("verifiedTokenCache");
+        let mut raw: Self = parse_json(Value::Object(rest).to_string().as_bytes())?;
+        raw.has_token_cache = has_token_cache;
+        raw.issuers = match issuers {
+            None => None,
+            Some(Value::Array(list)) => Some(list),
+            Some(_) => return Err(ConfigError::new("issuers", "must be an array of issuers")),
+        };
+        raw.name = name;
+        raw.matcher = matcher;
+        Ok(raw)
+    }
+
+    /// `name` or `match` outside `servers[]`.
+    pub(crate) fn refuse_server_members(&self) -> Result<(), ConfigError> {
+        match (&self.name, &self.matcher) {
+            (None, None) => Ok(()),
+            (Some(_), _) => Err(ConfigError::new("name", "only allowed inside servers[]")),
+            (None, Some(_)) => Err(ConfigError::new("match", "only allowed inside servers[]")),
+        }
+    }
 }
 
-/// `issuers[j]`: one trusted issuer with its own keys, provider and claim rules.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+/// `issuers[j]`: one trusted issuer with its own keys, provider and claim rules
+/// (`jwtValidationOptions` replaces the server's as a whole for this issuer's tokens).
 struct RawIssuer {
     issuer: String,
-    #[serde(default)]
     jwks: Option<RawJwks>,
-    #[serde(default)]
     provider: Option<RawProvider>,
-    #[serde(default)]
     jwt_validation_options: Option<RawValidation>,
+}
+
+/// The members an `issuers[j]` entry takes.
+const ISSUER_FIELDS: [&str; 4] = ["issuer", "jwks", "provider", "jwtValidationOptions"];
+
+impl RawIssuer {
+    /// Parses one entry with `RawConfig`'s parser (a parser of its own would add about 15 KB
+    /// of Wasm), refusing the members only a server takes.
+    fn parse(entry: &Value) -> Result<Self, ConfigError> {
+        if let Some(key) = entry
+            .as_object()
+            .and_then(|map| map.keys().find(|k| !ISSUER_FIELDS.contains(&k.as_str())))
+        {
+            return Err(ConfigError::new(
+                key.as_str(),
+                "unknown field (an issuer takes issuer, jwks, provider, jwtValidationOptions)",
+            ));
+        }
+        let mut raw: RawConfig = parse_json(entry.to_string().as_bytes())?;
+        let own_rules = entry.get("jwtValidationOptions").is_some();
+        // Taken, not moved out: a partial move would need drop code of its own.
+        Ok(Self {
+            issuer: raw
+                .issuer
+                .take()
+                .ok_or_else(|| ConfigError::new("issuer", "required"))?,
+            jwks: raw.jwks.take(),
+            provider: raw.provider.take(),
+            jwt_validation_options: own_rules
+                .then(|| std::mem::take(&mut raw.jwt_validation_options)),
+        })
+    }
 }
 
 /// The claim and size rules `jwtValidationOptions` sets, validated.
@@ -211,13 +288,8 @@ impl Config {
     /// Parses and validates a single-server, single-issuer configuration (the checker, the
     /// tests and the examples; the filter loads any shape with `servers::Plugin::from_json`).
     pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
-        let raw: RawConfig = parse_json(bytes)?;
-        if raw.name.is_some() || raw.matcher.is_some() {
-            return Err(ConfigError::new(
-                if raw.name.is_some() { "name" } else { "match" },
-                "only allowed inside servers[]",
-            ));
-        }
+        let raw = RawConfig::from_json(bytes)?;
+        raw.refuse_server_members()?;
         let mut issuers = Self::validate_server(raw, true)?.into_iter();
         match (issuers.next(), issuers.next()) {
             (Some(config), None) => Ok(config),
@@ -261,7 +333,13 @@ impl Config {
                 if list.is_empty() {
                     return Err(ConfigError::new("issuers", "must list at least one issuer"));
                 }
-                (list, true)
+                let mut parsed = Vec::with_capacity(list.len());
+                for (j, entry) in list.iter().enumerate() {
+                    parsed.push(
+                        RawIssuer::parse(entry).map_err(|e| e.under(&format!("issuers[{j}].")))?,
+                    );
+                }
+                (parsed, true)
             }
             (Some(_), Some(_)) => {
                 return Err(ConfigError::new(
@@ -315,8 +393,10 @@ impl Config {
             .zip(&kinds)
             .map(|(entry, kind)| (entry.issuer.as_str(), kind.is_some()))
             .collect();
-        let metadata =
-            ResourceMetadata::listing(raw.resource_metadata.unwrap_or_default(), &listed)?;
+        let metadata = Arc::new(ResourceMetadata::listing(
+            raw.resource_metadata.unwrap_or_default(),
+            &listed,
+        )?);
         warnings.extend(metadata.warning.clone());
         let audiences = match raw.audiences {
             Some(list) => {
@@ -352,18 +432,14 @@ impl Config {
         }
         let location = TokenLocation::from_config(raw.authorization_location)?;
         let claim_headers = claim_headers(raw.claims_to_headers, &location)?;
-        let token_cache = match (raw.verified_token_cache, top_level) {
-            (Some(_), false) => {
-                return Err(ConfigError::new(
-                    "verifiedTokenCache",
-                    "set it at the top level, beside servers (one cache, keyed per server)",
-                ));
-            }
-            (cache, _) => {
-                let cache = cache.unwrap_or_default();
-                CachePolicy::from_config(cache.capacity, cache.max_age_seconds)?
-            }
-        };
+        if raw.has_token_cache && !top_level {
+            return Err(ConfigError::new(
+                "verifiedTokenCache",
+                "set it at the top level, beside servers (one cache, keyed per server)",
+            ));
+        }
+        let cache = raw.verified_token_cache;
+        let token_cache = CachePolicy::from_config(cache.capacity, cache.max_age_seconds)?;
         let mcp_authorization = match raw.mcp_authorization {
             Some(authz) => Some(Arc::new(McpAuthorization::from_raw(authz)?)),
             None => None,
@@ -457,7 +533,7 @@ impl Config {
             claim_headers: server.claim_headers.to_vec(),
             spoofable_headers,
             token_cache: server.token_cache,
-            metadata: server.metadata.clone(),
+            metadata: Arc::clone(server.metadata),
             warnings: server.warnings.to_vec(),
             mcp_authorization: server.mcp_authorization,
         })
@@ -475,7 +551,7 @@ struct IssuerConfig {
 /// What every issuer of one server shares, validated once.
 struct ServerParts<'a> {
     mode: Mode,
-    metadata: &'a ResourceMetadata,
+    metadata: &'a Arc<ResourceMetadata>,
     audiences: &'a [String],
     client_id: Option<String>,
     location: &'a TokenLocation,
@@ -556,20 +632,24 @@ impl ClaimSettings {
 }
 
 /// Strict JSON into `T`: errors name the field path, trailing characters are refused.
+/// Not inlined: its callers would each carry a copy of the whole parser.
+#[inline(never)]
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ConfigError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let raw: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let message = e.inner().to_string();
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        ConfigError::new(e.path().to_string(), message)
-    })?;
+    let raw: T = serde_path_to_error::deserialize(&mut de).map_err(parse_error)?;
     de.end()
         .map_err(|_| ConfigError::new("", "trailing characters after the JSON object"))?;
     Ok(raw)
+}
+
+fn parse_error(e: serde_path_to_error::Error<serde_json::Error>) -> ConfigError {
+    let message = e.inner().to_string();
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    ConfigError::new(e.path().to_string(), message)
 }
 
 fn key_source(

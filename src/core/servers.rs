@@ -8,8 +8,9 @@
 
 use super::config::Config;
 use super::config::plugin::{PluginConfig, Selection, ServerConfig, Unmatched, port_of};
-use super::decision::{self, Decision, Final, KeyState, Keys, Outcome, Route, Unselected};
+use super::decision::{self, Decision, Final, KeyState, Keys, Outcome, Paused, Route, Unselected};
 use super::error::ConfigError;
+use super::jwks::KeySet;
 use super::metadata::PRM_PREFIX;
 use super::provider::{KEYCLOAK_CERTS_PATH, Provider, REGISTRATION_SUFFIX};
 use super::reply::{HeaderEdits, LocalReply, error_body};
@@ -250,6 +251,21 @@ impl Plugin {
             ),
             // Targets come from `select`; fail closed all the same.
             _ => unselected(Unselected::NoMatch).into(),
+        }
+    }
+
+    /// Decides a request paused for its issuer's keys, with the keys there are now.
+    pub fn resume(
+        &self,
+        target: Target,
+        paused: Paused,
+        request: &Request,
+        keys: Option<&KeySet>,
+        now: u64,
+    ) -> Final {
+        match self.config(target) {
+            Some(config) => paused.resume(config, request, keys, now),
+            None => unselected(Unselected::NoMatch),
         }
     }
 

@@ -115,6 +115,8 @@ pub fn prepare(config: &Config, request: &Request, decision: &Final) -> Option<P
 /// The headers of an inspected request go on: Envoy turns a paused `on_http_request_headers`
 /// into `StopAllIteration`, which would also keep the body from this filter. A denied request
 /// is answered locally before any of its body reaches the upstream, which then sees a reset.
+/// Not inlined: `on_http_request_headers` calls it twice.
+#[inline(never)]
 pub fn after_headers(
     exchange: &Shared,
     prepared: Option<Prepared>,

@@ -3,12 +3,11 @@
 //! source, whose effects are carried out here.
 
 use crate::core::config::{Config, KeySource};
-use crate::core::decision::{Decision, Final, KeyState, Outcome, Paused};
+use crate::core::decision::{Decision, Final, KeyState, Paused};
 use crate::core::jwks::KeyPolicy;
 use crate::core::keyfetch::{Effects, Fetched, KeyFetch, Note, Pending, Wait};
 use crate::core::metric::Metric;
 use crate::core::refresh::RemoteJwks;
-use crate::core::reply::{LocalReply, error_body};
 use crate::core::request::Request;
 use crate::core::servers::{Plugin, Target, TokenCaches};
 
@@ -102,11 +101,9 @@ impl Worker {
             let fx = r.keys.prepare(&r.host);
             self.carry_out(fx);
         }
-        let Some(config) = self.plugin.config(target) else {
-            return Err(no_config());
-        };
-        let state = match (&config.keys, remote.and_then(|r| self.remotes.get(r))) {
-            (KeySource::Inline(set), _) => KeyState::Ready {
+        let keys = self.plugin.config(target).map(|config| &config.keys);
+        let state = match (keys, remote.and_then(|r| self.remotes.get(r))) {
+            (Some(KeySource::Inline(set)), _) => KeyState::Ready {
                 keys: set,
                 may_refetch: false,
             },
@@ -135,15 +132,16 @@ impl Worker {
 
     /// Decides a request after its wait for keys, with whatever keys are there now.
     pub fn resume(&self, target: Target, paused: Paused, request: &Request, now_ms: u64) -> Final {
-        let Some(config) = self.plugin.config(target) else {
-            return no_config();
-        };
-        let keys = match (&config.keys, self.remote_index(target)) {
-            (KeySource::Inline(set), _) => Some(set.as_ref()),
+        let keys = match (
+            self.plugin.config(target).map(|config| &config.keys),
+            self.remote_index(target),
+        ) {
+            (Some(KeySource::Inline(set)), _) => Some(set.as_ref()),
             (_, Some(r)) => self.remotes.get(r).and_then(|remote| remote.keys.keys()),
             (_, None) => None,
         };
-        paused.resume(config, request, keys, now_ms / 1000)
+        self.plugin
+            .resume(target, paused, request, keys, now_ms / 1000)
     }
 
     /// Picks up keys another worker published for the target's issuer. Returns whether the
@@ -255,12 +253,4 @@ fn remote_for(remotes: &mut Vec<Remote>, jwks: &RemoteJwks, config: &Config, own
         policy: config.key_policy,
     });
     remotes.len().saturating_sub(1)
-}
-
-/// A target without a config cannot happen (targets come from the plugin); fail closed.
-fn no_config() -> Final {
-    Decision::Respond {
-        reply: LocalReply::json(500, error_body("server_error", "no server config")),
-        outcome: Outcome::Public,
-    }
 }

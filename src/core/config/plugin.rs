@@ -2,46 +2,29 @@
 //! settings plus `name` and `match`) with what the servers share. Each `servers[i]` is parsed
 //! by the single-server code, so its errors are the same ones under `servers[i].`.
 
-use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::{Config, RawConfig, RawTokenCache, parse_json};
+use super::{Config, RawConfig};
 use crate::core::error::ConfigError;
 use crate::core::token_cache::CachePolicy;
 use crate::core::url::is_plain_path;
 
 /// What a request that matches no server gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unmatched {
     /// 404 with a JSON error body; the upstream sees nothing.
-    #[default]
     Reject,
     /// Forwarded untouched, credential included: the request is not the filter's.
     Pass,
 }
 
 /// How a request's server is chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Selection {
     /// By `match` (hosts and path prefix) and the paths each server owns.
-    #[default]
     Match,
     /// By name, from Envoy route metadata `filter_metadata.mcp_authn.server`.
     RouteMetadata,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RawPlugin {
-    servers: Vec<Value>,
-    #[serde(default)]
-    unmatched: Unmatched,
-    #[serde(default)]
-    verified_token_cache: Option<RawTokenCache>,
-    #[serde(default)]
-    server_selection: Selection,
 }
 
 /// The validated plugin config, before the selection index is built (`core::servers`).
@@ -68,70 +51,124 @@ pub struct ServerConfig {
 
 impl PluginConfig {
     pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
-        let top: Map<String, Value> = parse_json(bytes)?;
-        if !top.contains_key("servers") {
-            let raw: RawConfig = parse_json(bytes)?;
-            if raw.name.is_some() || raw.matcher.is_some() {
-                return Err(ConfigError::new(
-                    if raw.name.is_some() { "name" } else { "match" },
-                    "only allowed inside servers[]",
-                ));
+        // A document that is not JSON fails below, with the single-server shape's message.
+        let top = match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(top)) if top.contains_key("servers") => top,
+            _ => return Self::single(bytes),
+        };
+        // The few plugin-level members are read by hand: a derived parser for them would
+        // instantiate serde's machinery again for `Value` (about 30 KB of Wasm).
+        let mut plugin = Self {
+            servers: Vec::new(),
+            unmatched: Unmatched::Reject,
+            selection: Selection::Match,
+            token_cache: CachePolicy::from_config(None, None)?,
+            single_shape: false,
+        };
+        let mut listed = Vec::new();
+        for (key, value) in top {
+            match (key.as_str(), value) {
+                ("servers", Value::Array(list)) => listed = list,
+                ("unmatched", Value::String(v)) if v == "reject" => {}
+                ("unmatched", Value::String(v)) if v == "pass" => {
+                    plugin.unmatched = Unmatched::Pass
+                }
+                ("serverSelection", Value::String(v)) if v == "match" => {}
+                ("serverSelection", Value::String(v)) if v == "routeMetadata" => {
+                    plugin.selection = Selection::RouteMetadata;
+                }
+                ("verifiedTokenCache", Value::Object(cache)) => {
+                    plugin.token_cache = token_cache(&cache)?;
+                }
+                (key, _) => {
+                    let expected = match key {
+                        "servers" => "must be an array of servers",
+                        "unmatched" => "must be \"reject\" or \"pass\"",
+                        "serverSelection" => "must be \"match\" or \"routeMetadata\"",
+                        "verifiedTokenCache" => "must be an object",
+                        _ => {
+                            "unknown field (beside servers: unmatched, serverSelection, \
+                              verifiedTokenCache; a server's settings go inside servers[])"
+                        }
+                    };
+                    return Err(ConfigError::new(key, expected));
+                }
             }
-            let issuers = Config::validate_server(raw, true)?;
-            let token_cache = issuers
-                .first()
-                .map(|c| c.token_cache)
-                .ok_or_else(|| ConfigError::new("issuer", "required"))?;
-            return Ok(Self {
-                servers: vec![ServerConfig {
-                    name: "default".into(),
-                    hosts: Vec::new(),
-                    path_prefix: "/".into(),
-                    issuers,
-                }],
-                unmatched: Unmatched::Reject,
-                selection: Selection::Match,
-                token_cache,
-                single_shape: true,
-            });
         }
-        let raw: RawPlugin = parse_json(bytes)?;
-        if raw.servers.is_empty() {
+        if listed.is_empty() {
             return Err(ConfigError::new("servers", "must list at least one server"));
         }
-        let cache = raw.verified_token_cache.unwrap_or_default();
-        let token_cache = CachePolicy::from_config(cache.capacity, cache.max_age_seconds)?;
-        let mut servers: Vec<ServerConfig> = Vec::with_capacity(raw.servers.len());
-        for (i, value) in raw.servers.into_iter().enumerate() {
+        for (i, value) in listed.into_iter().enumerate() {
             let at = format!("servers[{i}].");
-            let server = server(value, token_cache).map_err(|e| e.under(&at))?;
-            if let Some(k) = servers.iter().position(|s| s.name == server.name) {
+            let server = server(value, plugin.token_cache).map_err(|e| e.under(&at))?;
+            if let Some(k) = plugin.servers.iter().position(|s| s.name == server.name) {
                 return Err(ConfigError::new(
                     format!("{at}name"),
                     format!("{:?} is also servers[{k}]'s name", server.name),
                 ));
             }
-            servers.push(server);
+            plugin.servers.push(server);
         }
+        Ok(plugin)
+    }
+
+    /// The single-server shape: one server that takes every request.
+    fn single(bytes: &[u8]) -> Result<Self, ConfigError> {
+        let raw = RawConfig::from_json(bytes)?;
+        raw.refuse_server_members()?;
+        let issuers = Config::validate_server(raw, true)?;
+        let token_cache = issuers
+            .first()
+            .map(|c| c.token_cache)
+            .ok_or_else(|| ConfigError::new("issuer", "required"))?;
         Ok(Self {
-            servers,
-            unmatched: raw.unmatched,
-            selection: raw.server_selection,
+            servers: vec![ServerConfig {
+                name: "default".into(),
+                hosts: Vec::new(),
+                path_prefix: "/".into(),
+                issuers,
+            }],
+            unmatched: Unmatched::Reject,
+            selection: Selection::Match,
             token_cache,
-            single_shape: false,
+            single_shape: true,
         })
     }
 }
 
+/// `verifiedTokenCache` beside `servers`.
+fn token_cache(cache: &serde_json::Map<String, Value>) -> Result<CachePolicy, ConfigError> {
+    let mut capacity = None;
+    let mut max_age = None;
+    for (key, value) in cache {
+        let slot = match key.as_str() {
+            "capacity" => &mut capacity,
+            "maxAgeSeconds" => &mut max_age,
+            _ => {
+                return Err(ConfigError::new(
+                    format!("verifiedTokenCache.{key}"),
+                    "unknown field (capacity, maxAgeSeconds)",
+                ));
+            }
+        };
+        *slot = Some(value.as_u64().ok_or_else(|| {
+            ConfigError::new(
+                format!("verifiedTokenCache.{key}"),
+                "must be a whole number",
+            )
+        })?);
+    }
+    CachePolicy::from_config(capacity, max_age)
+}
+
 /// One `servers[i]` (errors relative to it).
 fn server(value: Value, token_cache: CachePolicy) -> Result<ServerConfig, ConfigError> {
-    let raw: RawConfig = serde_path_to_error::deserialize(value).map_err(|e| {
-        let message = e.inner().to_string();
-        ConfigError::new(e.path().to_string(), message)
-    })?;
+    // Parsed like the single-server shape (from text, not from the `Value`: a second
+    // deserializer would instantiate every setting's parser again, about 150 KB of Wasm).
+    let raw = RawConfig::parse(value)?;
     let name = match &raw.name {
-        None => return Err(ConfigError::new("name", "required in servers[]")),
-        Some(name) if is_server_name(name) => name.clone(),
+        None | Some(Value::Null) => return Err(ConfigError::new("name", "required in servers[]")),
+        Some(Value::String(name)) if is_server_name(name) => name.clone(),
         Some(_) => {
             return Err(ConfigError::new(
                 "name",
@@ -139,13 +176,25 @@ fn server(value: Value, token_cache: CachePolicy) -> Result<ServerConfig, Config
             ));
         }
     };
-    let (hosts, path_prefix) = match &raw.matcher {
-        None => (Vec::new(), "/".to_string()),
-        Some(m) => (
-            hosts(m.hosts.as_deref())?,
-            path_prefix(m.path_prefix.as_deref())?,
-        ),
-    };
+    let (mut hosts, mut path_prefix) = (Vec::new(), "/".to_string());
+    match &raw.matcher {
+        None => {}
+        Some(Value::Object(members)) => {
+            for (key, value) in members {
+                match key.as_str() {
+                    "hosts" => hosts = host_list(value)?,
+                    "pathPrefix" => path_prefix = prefix(value)?,
+                    _ => {
+                        return Err(ConfigError::new(
+                            format!("match.{key}"),
+                            "unknown field (hosts, pathPrefix)",
+                        ));
+                    }
+                }
+            }
+        }
+        Some(_) => return Err(ConfigError::new("match", "must be an object")),
+    }
     let mut issuers = Config::validate_server(raw, false)?;
     for config in &mut issuers {
         config.token_cache = token_cache;
@@ -165,9 +214,9 @@ fn is_server_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
-fn hosts(list: Option<&[String]>) -> Result<Vec<String>, ConfigError> {
-    let Some(list) = list else {
-        return Ok(Vec::new());
+fn host_list(value: &Value) -> Result<Vec<String>, ConfigError> {
+    let Value::Array(list) = value else {
+        return Err(ConfigError::new("match.hosts", "must be an array of hosts"));
     };
     if list.is_empty() {
         return Err(ConfigError::new(
@@ -178,6 +227,7 @@ fn hosts(list: Option<&[String]>) -> Result<Vec<String>, ConfigError> {
     list.iter()
         .enumerate()
         .map(|(i, host)| {
+            let host = host.as_str().unwrap_or_default();
             let valid = !host.is_empty()
                 && host
                     .bytes()
@@ -197,10 +247,8 @@ fn hosts(list: Option<&[String]>) -> Result<Vec<String>, ConfigError> {
         .collect()
 }
 
-fn path_prefix(prefix: Option<&str>) -> Result<String, ConfigError> {
-    let Some(prefix) = prefix else {
-        return Ok("/".into());
-    };
+fn prefix(value: &Value) -> Result<String, ConfigError> {
+    let prefix = value.as_str().unwrap_or_default();
     if !prefix.starts_with('/') || prefix.contains(['?', '#']) || !is_plain_path(prefix) {
         return Err(ConfigError::new(
             "match.pathPrefix",

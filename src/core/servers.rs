@@ -43,8 +43,9 @@ pub struct Plugin {
     pub token_cache: CachePolicy,
     /// Accepted but risky settings, for the host to log at load.
     pub warnings: Vec<String>,
-    /// One server with one issuer, matching everything: no selection work per request.
-    trivial: bool,
+    /// One server, matching everything: no server to choose, and no other server a path
+    /// could be normalised into. With one issuer, no selection work at all per request.
+    only_server: bool,
     owned: Vec<Owned>,
 }
 
@@ -130,10 +131,10 @@ impl Plugin {
             }
             servers.push(server);
         }
-        let trivial = servers.len() == 1
+        let only_server = servers.len() == 1
             && servers
                 .iter()
-                .all(|s| s.issuers.len() == 1 && s.hosts.is_empty() && s.prefix == "/")
+                .all(|s| s.hosts.is_empty() && s.prefix == "/")
             && config.selection == Selection::Match;
         Ok(Self {
             servers,
@@ -141,7 +142,7 @@ impl Plugin {
             selection: config.selection,
             token_cache: config.token_cache,
             warnings,
-            trivial,
+            only_server,
             owned,
         })
     }
@@ -166,13 +167,11 @@ impl Plugin {
     /// `route_server`: the name from route metadata, read only with `serverSelection:
     /// routeMetadata`.
     pub fn select(&self, request: &Request, route_server: Option<&str>) -> Result<Target, Final> {
-        if self.trivial {
-            return Ok(Target {
-                server: 0,
-                issuer: 0,
-            });
-        }
         let (server, issuer) = match self.selection {
+            Selection::Match if self.only_server => match self.servers.first() {
+                Some(only) if only.issuers.len() > 1 => (0, None),
+                _ => (0, Some(0)),
+            },
             Selection::RouteMetadata => {
                 let found =
                     route_server.and_then(|name| self.servers.iter().position(|s| s.name == name));

@@ -168,6 +168,16 @@ fn the_single_server_shape_may_list_several_issuers() {
         selected(&plugin, &bearer("/mcp", &from_other)),
         Some(target(0, 1))
     );
+    // One server takes every path, as a single-issuer config does: nothing to normalise into.
+    assert_eq!(
+        selected(&plugin, &bearer("/a/../mcp", &from_other)),
+        Some(target(0, 1))
+    );
+    let (reply, _) = refused(
+        &plugin,
+        &bearer("/mcp", &token("https://evil.example", "x", "ec")),
+    );
+    assert_eq!(reply.status, 401);
 }
 
 // --- selection by match --------------------------------------------------------------

@@ -348,7 +348,7 @@ impl Server {
     }
 
     fn matches(&self, authority: &str, path: &str) -> bool {
-        self.matches_host(authority) && within(path, &self.prefix)
+        within(path, &self.prefix) && self.matches_host(authority)
     }
 
     /// `:authority` against `match.hosts`, ignoring case; an entry without a port takes any.

@@ -180,7 +180,7 @@ fn verify(args: &[String]) -> Result<ExitCode, BadInput> {
     request.authority = authority.into();
     let config = match plugin.select(&request, None) {
         Ok(target) => plugin.config(target).unwrap_or(first),
-        Err(answer) => return Ok(report(&answer.into())),
+        Err(answered) => return Ok(report(&answered.decision.into())),
     };
     let file_keys = match option(args, "--jwks") {
         Some(path) => {

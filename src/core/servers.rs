@@ -33,6 +33,26 @@ pub struct Target {
     pub issuer: usize,
 }
 
+/// A request answered while choosing its server: no server takes it, or its server refuses
+/// its token's issuer before any key work.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answered {
+    /// The server (and issuer) whose settings made the answer, if any: a request it passes
+    /// (permissive mode) gets its `mcpAuthorization` like any other it passes.
+    pub target: Option<Target>,
+    pub decision: Final,
+}
+
+impl Answered {
+    /// Boxed: the answer paths are the rare ones, and the chosen target stays small.
+    fn unchosen(decision: Final) -> Box<Self> {
+        Box::new(Self {
+            target: None,
+            decision,
+        })
+    }
+}
+
 /// The loaded plugin: the servers, how requests find them, and what they share.
 #[derive(Debug, Clone)]
 pub struct Plugin {
@@ -166,7 +186,11 @@ impl Plugin {
     /// a path that is not plain, an unknown route server, a token from an unknown issuer.
     /// `route_server`: the name from route metadata, read only with `serverSelection:
     /// routeMetadata`.
-    pub fn select(&self, request: &Request, route_server: Option<&str>) -> Result<Target, Final> {
+    pub fn select(
+        &self,
+        request: &Request,
+        route_server: Option<&str>,
+    ) -> Result<Target, Box<Answered>> {
         let (server, issuer) = match self.selection {
             Selection::Match if self.only_server => match self.servers.first() {
                 Some(only) if only.issuers.len() > 1 => (0, None),
@@ -177,17 +201,29 @@ impl Plugin {
                     route_server.and_then(|name| self.servers.iter().position(|s| s.name == name));
                 match found {
                     Some(server) => (server, None),
-                    None => return Err(unselected(Unselected::NoRouteServer)),
+                    None => {
+                        return Err(Answered::unchosen(unselected(Unselected::NoRouteServer)));
+                    }
                 }
             }
-            Selection::Match => self.match_request(request)?,
+            Selection::Match => self.match_request(request).map_err(Answered::unchosen)?,
         };
         let Some(chosen) = self.servers.get(server) else {
-            return Err(unselected(Unselected::NoMatch));
+            return Err(Answered::unchosen(unselected(Unselected::NoMatch)));
         };
         let issuer = match issuer {
             Some(issuer) => issuer,
-            None => chosen.issuer_for(request)?,
+            None => chosen.issuer_for(request).map_err(|issuer| {
+                let target = Target { server, issuer };
+                let decision = match self.config(target) {
+                    Some(config) => decision::unknown_issuer(config, request),
+                    None => unselected(Unselected::NoMatch),
+                };
+                Box::new(Answered {
+                    target: Some(target),
+                    decision,
+                })
+            })?,
         };
         Ok(Target { server, issuer })
     }
@@ -366,8 +402,9 @@ impl Server {
     }
 
     /// Which issuer checks the request's token: the one its unverified `iss` names. Paths the
-    /// gateway answers itself go to the fronted issuer (or the first).
-    fn issuer_for(&self, request: &Request) -> Result<usize, Final> {
+    /// gateway answers itself go to the fronted issuer (or the first). `Err`: the token names
+    /// an unknown issuer; the refusal is made with the settings of the issuer given.
+    fn issuer_for(&self, request: &Request) -> Result<usize, usize> {
         let probe = self.fronted.unwrap_or(0);
         let Some(config) = self.issuers.get(probe) else {
             return Ok(0);
@@ -388,7 +425,7 @@ impl Server {
             Err(_) => Ok(probe),
             Ok(iss) => iss
                 .and_then(|iss| self.issuers.iter().position(|c| c.claims.issuer == iss))
-                .ok_or_else(|| decision::unknown_issuer(config, request)),
+                .ok_or(probe),
         }
     }
 

@@ -86,8 +86,10 @@ impl HttpContext for Http {
         let (target, mut decision) = match worker.decide(&request, route_server.as_deref(), now_ms)
         {
             Ok(chosen) => chosen,
-            Err(answer) => {
-                let (action, prepared) = carry_out(&worker, None, &request, answer);
+            Err(answered) => {
+                self.target = answered.target;
+                let (action, prepared) =
+                    carry_out(&worker, answered.target, &request, answered.decision);
                 return body::after_headers(&self.mcp, prepared, action, end_of_stream);
             }
         };

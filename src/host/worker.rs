@@ -9,7 +9,7 @@ use crate::core::keyfetch::{Effects, Fetched, KeyFetch, Note, Pending, Wait};
 use crate::core::metric::Metric;
 use crate::core::refresh::RemoteJwks;
 use crate::core::request::Request;
-use crate::core::servers::{Plugin, Target, TokenCaches};
+use crate::core::servers::{Answered, Plugin, Target, TokenCaches};
 
 use super::body;
 use super::metrics::Metrics;
@@ -94,7 +94,7 @@ impl Worker {
         request: &Request,
         route_server: Option<&str>,
         now_ms: u64,
-    ) -> Result<(Target, Decision), Final> {
+    ) -> Result<(Target, Decision), Box<Answered>> {
         let target = self.plugin.select(request, route_server)?;
         let remote = self.remote_index(target);
         if let Some(r) = remote.and_then(|r| self.remotes.get_mut(r)) {

@@ -83,8 +83,15 @@ fn selected(plugin: &Plugin, request: &Request) -> Option<Target> {
     plugin.select(request, None).ok()
 }
 
+/// The selection, with an answer's decision only.
+fn select(plugin: &Plugin, request: &Request, route: Option<&str>) -> Result<Target, Final> {
+    plugin
+        .select(request, route)
+        .map_err(|answered| answered.decision)
+}
+
 fn refused(plugin: &Plugin, request: &Request) -> (LocalReply, Outcome) {
-    match plugin.select(request, None) {
+    match select(plugin, request, None) {
         Err(Decision::Respond { reply, outcome }) => (reply, outcome),
         other => panic!("expected a local reply, got {other:?}"),
     }
@@ -99,7 +106,7 @@ fn keys_of(config: &Config) -> &KeySet {
 
 /// Decides `request` the way the host does: select, then that issuer's keys and cache.
 fn decide_with(plugin: &Plugin, caches: &mut TokenCaches, request: &Request) -> Decision {
-    let chosen = match plugin.select(request, None) {
+    let chosen = match select(plugin, request, None) {
         Ok(chosen) => chosen,
         Err(answer) => return answer.into(),
     };
@@ -270,7 +277,7 @@ fn unmatched_pass_forwards_untouched_with_the_credential() {
     let mut raw = two_servers();
     raw["unmatched"] = json!("pass");
     let plugin = plugin(&raw);
-    match plugin.select(&bearer("/other", "tok"), None) {
+    match select(&plugin, &bearer("/other", "tok"), None) {
         Err(Decision::Forward {
             edits,
             outcome,
@@ -693,8 +700,13 @@ fn permissive_mode_passes_an_unknown_issuer_as_any_invalid_token() {
     raw["servers"][1]["mode"] = json!("permissive");
     let plugin = plugin(&raw);
     let stranger = token("https://evil.example", SEARCH, "rsa");
-    match plugin.select(&bearer("/search/mcp", &stranger), None) {
-        Err(Decision::Forward { outcome, .. }) => assert_eq!(
+    let answered = plugin
+        .select(&bearer("/search/mcp", &stranger), None)
+        .expect_err("an unknown issuer is answered");
+    // Made with the server's settings, so mcpAuthorization inspects what permissive mode passes.
+    assert_eq!(answered.target, Some(target(1, 0)));
+    match answered.decision {
+        Decision::Forward { outcome, .. } => assert_eq!(
             outcome,
             Outcome::Unauthenticated {
                 denial: Some(Denial::Token(verify::Rejection::UnknownIssuer))
@@ -799,18 +811,18 @@ fn route_metadata_selects_by_name_and_fails_closed_without_one() {
     raw["servers"][1]["match"] = json!({"pathPrefix": "/files"});
     let plugin = plugin(&raw);
     let request = at("/anything/../at/all");
-    assert_eq!(plugin.select(&request, Some("files")), Ok(target(0, 0)));
+    assert_eq!(select(&plugin, &request, Some("files")), Ok(target(0, 0)));
     let from_other = {
         let mut body = claims();
         body["iss"] = json!(OTHER_ISSUER);
         mint("rsa", &body)
     };
     assert_eq!(
-        plugin.select(&bearer("/x", &from_other), Some("search")),
+        select(&plugin, &bearer("/x", &from_other), Some("search")),
         Ok(target(1, 1))
     );
     for name in [None, Some("nope"), Some(""), Some("FILES")] {
-        match plugin.select(&request, name) {
+        match select(&plugin, &request, name) {
             Err(Decision::Respond { reply, outcome }) => {
                 assert_eq!(reply.status, 500, "{name:?}");
                 assert_eq!(outcome, Outcome::Unselected(Unselected::NoRouteServer));

@@ -3,8 +3,8 @@
 //! a fronted provider's metadata, registration, key set and passage) is computed at load, and
 //! a clash between two servers, like an overlap of their `match`, fails the load.
 //!
-//! The single-server shape is one server, one issuer, matching everything: [`Plugin::select`]
-//! answers it without looking at the request.
+//! A config with one server that matches everything (the single-server shape) is answered
+//! without matching; with one issuer, [`Plugin::select`] does not look at the request at all.
 
 use super::config::Config;
 use super::config::plugin::{PluginConfig, Selection, ServerConfig, Unmatched, port_of};

@@ -831,3 +831,34 @@ fn route_metadata_selects_by_name_and_fails_closed_without_one() {
         }
     }
 }
+
+#[test]
+fn one_resource_path_on_two_hosts_is_two_documents() {
+    let server = |name: &str, host: &str| {
+        json!({"name": name, "match": {"hosts": [host]}, "issuer": ISSUER,
+               "jwks": {"inline": jwks(&["rsa"])},
+               "resourceMetadata": {"resource": format!("https://{host}/mcp")}})
+    };
+    let plugin = plugin(&json!({"servers": [server("a", "a.example"), server("b", "b.example")]}));
+    let document_at = |host: &str| {
+        let mut request = request(host, "/.well-known/oauth-protected-resource/mcp", &[]);
+        request.method = "GET".into();
+        selected(&plugin, &request)
+    };
+    assert_eq!(document_at("a.example"), Some(target(0, 0)));
+    assert_eq!(document_at("B.example:443"), Some(target(1, 0)));
+    assert_eq!(document_at("c.example"), None);
+    // Without hosts to tell them apart, the same document path is a clash.
+    let mut first = server("a", "a.example");
+    first["match"]["pathPrefix"] = json!("/mcp");
+    let raw = json!({"servers": [
+        first,
+        {"name": "b", "match": {"pathPrefix": "/other"}, "issuer": ISSUER,
+         "jwks": {"inline": jwks(&["rsa"])}, "resourceMetadata": {"resource": "https://b.example/mcp"}},
+    ]});
+    let err = load_error(&raw);
+    assert!(
+        err.starts_with("servers[1].resourceMetadata.resource"),
+        "{err}"
+    );
+}

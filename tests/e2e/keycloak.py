@@ -2,7 +2,8 @@
 
 `Keycloak(log_dir, resources=[...]).start()` runs `kc.sh start-dev` on free 127.0.0.1 ports
 (HTTP and the management port with /health/ready) with an in-memory database and imports the
-`mcp` realm built by `realm()`. One Keycloak serves a whole test module: its hostname is
+`mcp` realm built by `realm()`, plus any further realms given as `more_realms` (each also built
+by `realm()`, under another name). One Keycloak serves a whole test module: its hostname is
 dynamic (start-dev), so each request's Host names the issuer, and a gateway that passes the
 browser's Host through sees the realm under its own origin.
 
@@ -18,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 
 import harness
 
@@ -27,6 +29,8 @@ USERS = {"alice": "alice-password", "bob": "bob-password"}
 TOOL_SCOPES = ("files:read", "files:delete")
 SCOPE = "mcp:tools"
 PUBLIC_CLIENT = "mcp-public-client"
+# A confidential client with a service account, for tokens a test gets without a browser.
+SERVICE_CLIENT, SERVICE_SECRET = "mcp-service", "mcp-service-secret"
 VERSION = "26.5.6"
 
 
@@ -79,11 +83,14 @@ def _policy(name, provider, config):
     }
 
 
-def realm(resources, redirect_uris=()):
-    """The `mcp` realm: users, scopes, the audience mapper and registration policies.
+def realm(resources, redirect_uris=(), name=REALM, service_client=False):
+    """A realm (`mcp` unless `name` says otherwise): users, scopes, the audience mapper and
+    registration policies.
 
     resources: the MCP resource URLs tokens are for (each becomes an `aud` value).
     redirect_uris: those of the pre-registered public client `mcp-public-client`.
+    service_client: also the confidential client `mcp-service` (client-credentials grant), whose
+    tokens carry the same audiences.
     """
     basic = _scope("basic", [
         _mapper("sub", "oidc-sub-mapper", {"access.token.claim": "true", "introspection.token.claim": "true"}),
@@ -101,8 +108,33 @@ def realm(resources, redirect_uris=()):
     offline = _scope("offline_access")
     default_scopes = ["basic", "profile", SCOPE]
     optional_scopes = ["offline_access", *TOOL_SCOPES]
+    clients = [
+        {
+            "clientId": PUBLIC_CLIENT,
+            "name": "MCP public client (pre-registered)",
+            "publicClient": True,
+            "standardFlowEnabled": True,
+            "directAccessGrantsEnabled": False,
+            "redirectUris": list(redirect_uris),
+            "webOrigins": ["+"],
+            "attributes": {"pkce.code.challenge.method": "S256"},
+            "defaultClientScopes": default_scopes,
+            "optionalClientScopes": optional_scopes,
+        }
+    ]
+    if service_client:
+        clients.append({
+            "clientId": SERVICE_CLIENT,
+            "name": "MCP service client (client credentials, tests only)",
+            "publicClient": False,
+            "secret": SERVICE_SECRET,
+            "serviceAccountsEnabled": True,
+            "standardFlowEnabled": False,
+            "directAccessGrantsEnabled": False,
+            "defaultClientScopes": default_scopes,
+        })
     return {
-        "realm": REALM,
+        "realm": name,
         "enabled": True,
         "sslRequired": "none",
         "registrationAllowed": False,
@@ -125,20 +157,7 @@ def realm(resources, redirect_uris=()):
             }
             for user, password in USERS.items()
         ],
-        "clients": [
-            {
-                "clientId": PUBLIC_CLIENT,
-                "name": "MCP public client (pre-registered)",
-                "publicClient": True,
-                "standardFlowEnabled": True,
-                "directAccessGrantsEnabled": False,
-                "redirectUris": list(redirect_uris),
-                "webOrigins": ["+"],
-                "attributes": {"pkce.code.challenge.method": "S256"},
-                "defaultClientScopes": default_scopes,
-                "optionalClientScopes": optional_scopes,
-            }
-        ],
+        "clients": clients,
         # Anonymous dynamic registration (RFC 7591), as MCP clients do it. Keycloak's default
         # anonymous policies are replaced by this list (an import that names any registration
         # policy gets no defaults). Left out on purpose:
@@ -180,7 +199,8 @@ def realm(resources, redirect_uris=()):
 class Keycloak:
     """`kc.sh start-dev` on free loopback ports; stopped by its process group."""
 
-    def __init__(self, log_dir, resources, redirect_uris=(), port=None, name="keycloak"):
+    def __init__(self, log_dir, resources, redirect_uris=(), port=None, name="keycloak", more_realms=(),
+                 service_client=False):
         self.home = home()
         self.port = port or harness.free_port()
         self.management_port = harness.free_port()
@@ -188,18 +208,20 @@ class Keycloak:
         self.issuer = f"{self.origin}/realms/{REALM}"
         self.log_dir = log_dir
         self.name = name
-        self.realm = realm(resources, redirect_uris)
+        self.realm = realm(resources, redirect_uris, service_client=service_client)
+        self.realms = [self.realm, *more_realms]
         self.process = None
         self.start_seconds = None
 
     def start(self, timeout=240):
-        # start-dev imports from {home}/data/import only; one realm file, rewritten per start
+        # start-dev imports from {home}/data/import only; one file per realm, rewritten per start
         # (the database is in memory, so nothing else carries over between runs).
         import_dir = os.path.join(self.home, "data", "import")
         shutil.rmtree(import_dir, ignore_errors=True)
         os.makedirs(import_dir)
-        with open(os.path.join(import_dir, f"{REALM}-realm.json"), "w") as f:
-            json.dump(self.realm, f)
+        for document in self.realms:
+            with open(os.path.join(import_dir, f"{document['realm']}-realm.json"), "w") as f:
+                json.dump(document, f)
         env = dict(os.environ)
         env["JAVA_OPTS_KC_HEAP"] = "-Xms64m -Xmx512m"
         argv = [
@@ -218,8 +240,8 @@ class Keycloak:
                                interval=0.5, what="Keycloak to be ready")
             if not self.process.alive():
                 raise RuntimeError(f"Keycloak exited:\n{self.process.log_tail()}")
-            # Ready means the realm import has run: its discovery answers.
-            harness.wait_until(self.realm_served, 30, interval=0.25, what="the mcp realm")
+            # Ready means the realm import has run: each realm's discovery answers.
+            harness.wait_until(self.realm_served, 30, interval=0.25, what="the realms")
         except BaseException:
             self.stop()
             raise
@@ -234,8 +256,23 @@ class Keycloak:
             return False
 
     def realm_served(self):
-        status, _, _ = harness.http_request(self.port, "GET", f"/realms/{REALM}/.well-known/openid-configuration")
-        return status == 200
+        return all(harness.http_request(self.port, "GET", f"/realms/{document['realm']}/.well-known/"
+                                        "openid-configuration")[0] == 200 for document in self.realms)
+
+    def issuer_of(self, name):
+        """The issuer of realm `name` as Keycloak names it to a client on its own origin."""
+        return f"{self.origin}/realms/{name}"
+
+    def service_token(self, name=REALM):
+        """An access token of realm `name`'s `mcp-service` client (client-credentials grant)."""
+        body = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": SERVICE_CLIENT,
+                                       "client_secret": SERVICE_SECRET}).encode()
+        status, _, answer = harness.http_request(
+            self.port, "POST", f"/realms/{name}/protocol/openid-connect/token",
+            {"content-type": "application/x-www-form-urlencoded"}, body)
+        if status != 200:
+            raise AssertionError(f"Keycloak token ({name}): {status} {answer[:300]!r}")
+        return json.loads(answer)["access_token"]
 
     def rss_bytes(self):
         """Resident memory of Keycloak's JVM (the child of kc.sh in its process group)."""

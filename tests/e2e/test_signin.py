@@ -174,7 +174,8 @@ class Layout(harness.KeepsLogsOnFailure, unittest.TestCase):
         hops = [(h["method"], h["url"], h["status"]) for h in out["hops"]]
         # 401, then the resource metadata, then the authorization-server metadata.
         self.assertEqual(hops[0], ("POST", self.resource, 401), hops)
-        prm = ("GET", f"{self.origin}/.well-known/oauth-protected-resource/mcp", 200)
+        prm = ("GET", f"{self.origin}/.well-known/oauth-protected-resource"
+                      f"{urllib.parse.urlsplit(self.resource).path}", 200)
         self.assertIn(prm, hops)
         self.assertIn(("GET", metadata_url, 200), hops)
         self.assertLess(hops.index(prm), hops.index(("GET", metadata_url, 200)))

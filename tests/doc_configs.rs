@@ -129,6 +129,7 @@ fn every_documented_config_passes_check_config() {
         ("docs/configuration.md", 1),
         ("docs/identity-providers.md", 2),
         ("docs/mcp-authorization.md", 1),
+        ("docs/many-servers.md", 2),
     ] {
         let found = per_file.get(path).copied().unwrap_or(0);
         assert!(
@@ -140,12 +141,13 @@ fn every_documented_config_passes_check_config() {
         "envoy/envoy.yaml",
         "envoy/demo/envoy-demo.yaml",
         "envoy/idp/envoy-keycloak.yaml",
+        "envoy/multi/envoy-multi.yaml",
     ] {
         let configs = envoy_configs(path);
         assert_eq!(configs.len(), 1, "{path}: one embedded config expected");
         check(path, &configs[0]);
         checked += 1;
     }
-    // README (1) + docs (4) + 3 Envoy files.
-    assert!(checked >= 8, "only {checked} configs found");
+    // README (1) + docs (6) + 4 Envoy files.
+    assert!(checked >= 11, "only {checked} configs found");
 }

@@ -32,6 +32,9 @@ from ship import (ISTIO_DIR, OCI_DIR, PLACEHOLDER, RENDERED_DIR, ROOT, applied, 
 RENDERER = os.path.join(ROOT, "scripts", "istio_manifests.py")
 DEFAULT_IMAGE = "registry.example.com/mcp/mcp-authn"
 NEWEST, OLDEST = "1.30.3", "1.24.6"  # the vendored schemas (tests/ship/istio-crds/README.md)
+# The templates that load the filter: (file, kind of the plugin document in it).
+PLUGINS = (("trafficextension.yaml", "TrafficExtension"), ("wasmplugin-gateway.yaml", "WasmPlugin"),
+           ("wasmplugin.yaml", "WasmPlugin"))
 
 
 def applied_paths():
@@ -138,15 +141,14 @@ class ImagePinTest(unittest.TestCase):
 
     def test_manifests_pin_the_compat_image_this_build_made(self):
         digest, tag = compat_image()
-        for name in ("wasmplugin.yaml", "trafficextension.yaml"):
+        for name, kind in PLUGINS:
             with self.subTest(manifest=name):
-                [document] = applied(name)
-                spec = wasm_spec(document)
+                spec = wasm_spec(one_of_kind(applied(name), kind))
                 self.assertEqual(spec["sha256"], digest.removeprefix("sha256:"))
                 self.assertEqual(spec["url"], f"oci://{DEFAULT_IMAGE}:{tag}")
 
     def test_templates_leave_exactly_the_image_to_fill_in(self):
-        for name in ("wasmplugin.yaml", "trafficextension.yaml"):
+        for name, _ in PLUGINS:
             with open(os.path.join(ISTIO_DIR, name)) as f:
                 text = f.read()
             self.assertEqual(sorted(set(PLACEHOLDER.findall(text))), ["DIGEST", "IMAGE", "TAG"], name)
@@ -163,7 +165,7 @@ class ImagePinTest(unittest.TestCase):
 
         result = render("reg.internal:5000/team/mcp-authn", "1.2.3", digest)
         self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertEqual(sorted(os.listdir(out)), ["trafficextension.yaml", "wasmplugin.yaml"])
+        self.assertEqual(sorted(os.listdir(out)), sorted(name for name, _ in PLUGINS))
         [plugin] = load_yaml(os.path.join(out, "wasmplugin.yaml"))
         self.assertEqual(plugin["spec"]["url"], "oci://reg.internal:5000/team/mcp-authn:1.2.3")
         self.assertEqual(plugin["spec"]["sha256"], "ab" * 32)
@@ -274,6 +276,56 @@ class IstioShapedEnvoyTest(unittest.TestCase):
         origin = self.resource.rsplit("/mcp", 1)[0]
         self.assertIn(f'resource_metadata="{origin}/.well-known/oauth-protected-resource/mcp"',
                       headers["www-authenticate"])
+
+
+class GatewayPluginEnvoyTest(unittest.TestCase):
+    """wasmplugin-gateway.yaml's filter as Istio delivers it to the ingress gateway: one plugin,
+    two MCP servers on one host, each with its own metadata and challenge, the rest refused."""
+
+    HOST = "mcp.example.com"
+
+    @classmethod
+    def setUpClass(cls):
+        plugin = one_of_kind(applied("wasmplugin-gateway.yaml"), "WasmPlugin")
+        cls.config = plugin["spec"]["pluginConfig"]
+        cls.log_dir = harness.new_log_dir(cls.__name__)
+        cls.addClassCleanup(shutil.rmtree, cls.log_dir, True)
+        listener_port, admin_port = harness.free_port(), harness.free_port()
+        bootstrap = harness.bootstrap(
+            listener_port=listener_port, admin_port=admin_port, upstream_port=harness.free_port(),
+            jwks_port=harness.free_port(), http_filters=[istio_xds.wasm_plugin(plugin, harness.WASM_PATH)],
+        )
+        # Nothing listens behind the IdP clusters: no request here needs keys.
+        for cluster in {"outbound|80||idp.example.com", "outbound|80||login.example.org"}:
+            harness.add_cluster(bootstrap, cluster, harness.free_port())
+        cls.envoy = harness.Envoy(bootstrap, listener_port=listener_port, admin_port=admin_port,
+                                  log_dir=cls.log_dir)
+        cls.addClassCleanup(cls.envoy.stop)
+        cls.envoy.wait_ready(timeout=30)
+
+    def get(self, path, host=HOST, method="GET"):
+        return harness.http_request(self.envoy.listener_port, method, path, {"host": host})
+
+    def test_each_server_has_its_own_metadata_and_challenge(self):
+        for server in self.config["servers"]:
+            name = server["name"]
+            with self.subTest(server=name):
+                status, _, body = self.get(f"/.well-known/oauth-protected-resource/{name}/mcp")
+                self.assertEqual(status, 200, self.envoy.process.log_tail())
+                document = json.loads(body)
+                self.assertEqual(document["resource"], f"https://{self.HOST}/{name}/mcp")
+                issuers = [i["issuer"] for i in server.get("issuers", [server])]
+                self.assertEqual(document["authorization_servers"], issuers)
+                status, headers, _ = self.get(f"/{name}/mcp", method="POST")
+                self.assertEqual(status, 401)
+                self.assertIn(f'resource_metadata="https://{self.HOST}/.well-known/oauth-protected-resource/{name}/mcp"',
+                              headers["www-authenticate"])
+
+    def test_a_request_for_no_server_is_refused(self):
+        for host, path in ((self.HOST, "/other/mcp"), (self.HOST, "/filesx/mcp"), ("other.example.com", "/files/mcp")):
+            with self.subTest(host=host, path=path):
+                status, _, _ = self.get(path, host=host, method="POST")
+                self.assertEqual(status, 404)
 
 
 if __name__ == "__main__":

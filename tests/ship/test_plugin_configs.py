@@ -1,11 +1,11 @@
 """Every filter configuration the repository shows a user passes `mcp-authn check-config`.
 
-- the Istio manifests' pluginConfig, converted to JSON as Istio does (protomarshal.ToJSON of the
+- the Istio manifests' pluginConfig (the sidecar's and the gateway's), converted to JSON as Istio does (protomarshal.ToJSON of the
   Struct, passed as a StringValue: istio pilot/pkg/model/extensions.go). Integers stay integers:
   Struct numbers are doubles, but Go's protojson prints integral values without a fraction, as
   json.dumps does;
 - every ```json block of a tracked Markdown file that is a configuration (an object with
-  `issuer` or `jwks`), and every block that is a fragment of one (`"mcpAuthorization": {...}`),
+  `issuer`, `jwks` or `servers`), and every block that is a fragment of one (`"mcpAuthorization": {...}`),
   checked merged into the first full configuration of the same file;
 - the JSON configuration of every Wasm filter in the Envoy configs under envoy/.
 """
@@ -24,7 +24,7 @@ WASM_FILTER = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
 
 
 def is_config(value):
-    return isinstance(value, dict) and bool({"issuer", "jwks"} & set(value))
+    return isinstance(value, dict) and bool({"issuer", "jwks", "servers"} & set(value))
 
 
 def markdown_configs():
@@ -95,9 +95,11 @@ class PluginConfigTest(unittest.TestCase):
                 self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
 
     def test_istio_manifests(self):
-        documents = applied("wasmplugin.yaml") + applied("trafficextension.yaml")
+        gateway = [d for d in applied("wasmplugin-gateway.yaml") if d["kind"] == "WasmPlugin"]
+        documents = applied("wasmplugin.yaml") + applied("trafficextension.yaml") + gateway
         configs = [(d["kind"], d["spec"].get("wasm", d["spec"])["pluginConfig"]) for d in documents]
-        self.assertEqual([kind for kind, _ in configs], ["WasmPlugin", "TrafficExtension"])
+        self.assertEqual([kind for kind, _ in configs], ["WasmPlugin", "TrafficExtension", "WasmPlugin"])
+        self.assertIn("servers", configs[2][1])
         self.assert_valid(configs)
 
     def test_markdown_examples(self):

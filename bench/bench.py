@@ -109,6 +109,14 @@ CASES = [
      "post_wasm_rules", "/mcp", "single", 200, None),
     ("mcp_trusted_32k", "MCP 2026-07-28 tools/call POST, 32 KiB argument, rules from the headers + buffer",
      "post_wasm_trusted", "/mcp", "single", 200, None),
+    ("servers_1", "Wasm filter, `servers` with 1 server, one RS256 token (cached)", "wasm_servers1", "/mcp",
+     "single", 200, None),
+    ("servers_10", "Wasm filter, `servers` with 10, the request selects the last (cached)", "wasm_servers10",
+     "/mcp", "single", 200, None),
+    ("servers_100", "Wasm filter, `servers` with 100, the request selects the last (cached)", "wasm_servers100",
+     "/mcp", "single", 200, None),
+    ("servers_routemeta", "Wasm filter, 100 servers selected by route metadata, the last (cached)",
+     "wasm_routemeta100", "/mcp", "single", 200, None),
 ]
 CASE = {c[0]: c for c in CASES}
 
@@ -180,6 +188,10 @@ RATIOS = [
      None),
     ("MCP 2026-07-28 tools/call, 32 KiB argument: rules from the headers ÷ rules with the body check",
      "mcp_trusted_32k", "mcp_rules_32k", None),
+    ("servers: 1 server ÷ the single-server config", "servers_1", "wasm_cached", None),
+    ("servers: 10 ÷ 1 (match)", "servers_10", "servers_1", None),
+    ("servers: 100 ÷ 1 (match)", "servers_100", "servers_1", None),
+    ("servers: 100 by route metadata ÷ 1 (match)", "servers_routemeta", "servers_1", None),
 ]
 
 
@@ -227,8 +239,10 @@ def kill_group(proc, timeout=5):
 
 class Envoy:
     def __init__(self, concurrency, log_dir, wasm_path, noop_path):
+        # Only the listeners the chosen cases use (BENCH_CASES): a 100-server config is not free.
+        used = {case[2] for case in active_cases()}
         self.ports = {name: free_port() for name in render.LISTENERS
-                      if name not in render.NOOP_LISTENERS or noop_path}
+                      if name in used and (name not in render.NOOP_LISTENERS or noop_path)}
         self.admin_port = free_port()
         self.config_path = os.path.join(log_dir, f"envoy-c{concurrency}.json")
         with open(self.config_path, "w") as f:
@@ -389,6 +403,8 @@ def preflight(envoy, single_token, pools):
                 problems.append(f"{cid}: forged signature got {status}, expected 401")
         if cid in ("mcp_scopes", "mcp_rules", "mcp_trusted"):
             problems += mcp_preflight(cid, envoy.ports[lst], path, headers)
+        if lst in render.SERVER_COUNTS:
+            problems += servers_preflight(cid, lst, envoy.ports[lst], headers)
     if problems:
         raise RuntimeError("preflight failed:\n  " + "\n  ".join(problems))
 
@@ -405,6 +421,22 @@ def mcp_preflight(cid, port, path, headers):
         status, reply = http_get(port, path, dict(headers, **{"Mcp-Name": name}), method="POST", body=denied)
         if (status == 200 and not reply) != reaches:
             problems.append(f"{cid}: {what} {'did not reach' if reaches else 'reached'} the upstream")
+    return problems
+
+
+def servers_preflight(cid, lst, port, headers):
+    """The many-servers listeners really select: the bench token (for the last server) is refused
+    by the first server, and a path of no server is refused with 404; by route metadata, every
+    path is the last server's."""
+    problems = []
+    count = render.SERVER_COUNTS[lst]
+    expected = {"/nowhere": 200 if lst in render.ROUTE_METADATA else 404}
+    if count > 1 and lst not in render.ROUTE_METADATA:
+        expected["/s0/mcp"] = 401
+    for path, status_expected in expected.items():
+        status, body = http_get(port, path, headers)
+        if status != status_expected:
+            problems.append(f"{cid}: {path} got {status}, expected {status_expected}: {body[:200]!r}")
     return problems
 
 

@@ -21,6 +21,12 @@ under mcpAuthorization), so every one of them reads the whole body before the di
                   its headers and never reads the body), then the buffer filter
 Without the buffer filter the direct_response would answer at the headers, before the body: that
 measures Envoy's early response, not a proxy in front of a server that reads the body.
+The many-servers listeners (issue 17) run this filter with a `servers` config of N servers, all
+trusting the bench issuer (inline keys); the bench request selects the last one, so selection
+walks the whole list:
+  wasm_servers1/10/100  selection by `match` (path prefixes /s0, /s1, ..., then /mcp)
+  wasm_routemeta100     100 servers, `serverSelection: routeMetadata`: the route's metadata names
+                        the last one (one property read per request instead of the prefix walk)
 """
 
 import json
@@ -28,7 +34,11 @@ import json
 import tokens
 
 LISTENERS = ("nofilter", "native_cache", "native_nocache", "wasm", "wasm_nocache", "wasm_noop", "wasm_hostcalls",
-             "post_nofilter", "post_wasm", "post_wasm_scopes", "post_wasm_rules", "post_wasm_trusted")
+             "post_nofilter", "post_wasm", "post_wasm_scopes", "post_wasm_rules", "post_wasm_trusted",
+             "wasm_servers1", "wasm_servers10", "wasm_servers100", "wasm_routemeta100")
+# Servers in each many-servers listener, and the one the bench request selects.
+SERVER_COUNTS = {"wasm_servers1": 1, "wasm_servers10": 10, "wasm_servers100": 100, "wasm_routemeta100": 100}
+ROUTE_METADATA = ("wasm_routemeta100",)
 # Listeners that run bench/noop-filter, left out when its module path is not given.
 NOOP_LISTENERS = ("wasm_noop", "wasm_hostcalls")
 
@@ -109,6 +119,31 @@ def wasm_plugin_config(cache_capacity=None, mcp_authorization=None):
     return config
 
 
+def servers_plugin_config(count, route_metadata=False):
+    """`count` servers; the last one holds the bench resource at /mcp, the others /s<i>/mcp."""
+    servers = []
+    for i in range(count):
+        last = i == count - 1
+        resource = tokens.RESOURCE if last else tokens.RESOURCE.replace("/mcp", f"/s{i}/mcp")
+        server = {
+            "name": last_server_name(count) if last else f"s{i}",
+            "issuer": tokens.ISSUER,
+            "jwks": {"inline": tokens.public_jwks()},
+            "resourceMetadata": {"resource": resource},
+        }
+        if not route_metadata:
+            server["match"] = {"pathPrefix": "/mcp" if last else f"/s{i}"}
+        servers.append(server)
+    config = {"servers": servers, "unmatched": "reject"}
+    if route_metadata:
+        config["serverSelection"] = "routeMetadata"
+    return config
+
+
+def last_server_name(count):
+    return f"s{count - 1}"
+
+
 def wasm_filter(wasm_path, vm_id, plugin_config, root_id="mcp_authn"):
     return {
         "name": "envoy.filters.http.wasm",
@@ -155,11 +190,22 @@ def filters_for(name, wasm_path, noop_path=None):
     if name == "post_wasm_trusted":
         config = wasm_plugin_config(mcp_authorization=MCP_TRUSTED)
         return [wasm_filter(wasm_path, "bench_post_wasm_trusted", config), _buffer()]
+    if name in SERVER_COUNTS:
+        config = servers_plugin_config(SERVER_COUNTS[name], route_metadata=name in ROUTE_METADATA)
+        return [wasm_filter(wasm_path, f"bench_{name}", config)]
     if name == "wasm_noop":
         return [wasm_filter(noop_path, "bench_noop", {}, root_id="noop")]
     if name == "wasm_hostcalls":
         return [wasm_filter(noop_path, "bench_hostcalls", {"hostcalls": True}, root_id="noop")]
     raise ValueError(name)
+
+
+def route(name):
+    """Every path to a direct_response 200; the route-metadata listeners name their server."""
+    entry = {"match": {"prefix": "/"}, "direct_response": {"status": 200}}
+    if name in ROUTE_METADATA:
+        entry["metadata"] = {"filter_metadata": {"mcp_authn": {"server": last_server_name(SERVER_COUNTS[name])}}}
+    return entry
 
 
 def listener(name, port, wasm_path, noop_path=None):
@@ -171,7 +217,7 @@ def listener(name, port, wasm_path, noop_path=None):
                 {
                     "name": name,
                     "domains": ["*"],
-                    "routes": [{"match": {"prefix": "/"}, "direct_response": {"status": 200}}],
+                    "routes": [route(name)],
                 }
             ]
         },

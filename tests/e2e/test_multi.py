@@ -371,5 +371,57 @@ class OneIdpDown(Gateway, harness.KeepsLogsOnFailure, unittest.TestCase):
         self.assert_accepted("/a/mcp", KEYCLOAK.service_token(kc.REALM))
 
 
+class RouteMetadata(Gateway, harness.KeepsLogsOnFailure, unittest.TestCase):
+    """`serverSelection: routeMetadata`: the route names the server (Envoy route metadata
+    `filter_metadata.mcp_authn.server`); the filter does no matching of its own. Both servers
+    trust one issuer (inline keys), so only the route tells a token's server."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.keep_logs_until_done()
+        port = harness.free_port()
+        cls.origin = f"http://127.0.0.1:{port}"
+        cls.key = tokens.SigningKey.rsa()
+        cls.issuer = "https://issuer.route-metadata.example"
+        cls.resources = {name: f"{cls.origin}/{name}/mcp" for name in ("a", "b")}
+        plugin = {
+            "servers": [{"name": name, "issuer": cls.issuer, "jwks": {"inline": tokens.jwks(cls.key)},
+                         "resourceMetadata": {"resource": resource}} for name, resource in cls.resources.items()],
+            "serverSelection": "routeMetadata",
+        }
+
+        def named(prefix, server):
+            route = {"match": {"prefix": prefix},
+                     "route": {"cluster": "mcp_server", "prefix_rewrite": "/", "timeout": "0s"}}
+            if server:
+                route["metadata"] = {"filter_metadata": {"mcp_authn": {"server": server}}}
+            return route
+
+        routes = [
+            without_filter({"match": {"prefix": witness.FENCE_PREFIX}, "route": {"cluster": "mcp_server"}}),
+            named("/a/", "a"), named("/b/", "b"), named("/unknown/", "c"), named("/", None),
+        ]
+        start_envoy(cls, port, plugin, KEYCLOAK.port, routes)
+        cls.setup_done()
+
+    def token(self, server):
+        return tokens.mint(self.key, iss=self.issuer, aud=self.resources[server])
+
+    def test_the_route_picks_the_server(self):
+        self.assert_accepted("/a/mcp", self.token("a"))
+        self.assert_accepted("/b/mcp", self.token("b"))
+        # The same issuer, the other route's server: its audience.
+        self.assert_refused("/b/mcp", self.token("a"), "audience")
+        self.assert_refused("/a/mcp", self.token("b"), "audience")
+
+    def test_a_route_naming_no_server_fails_closed(self):
+        for path in ("/unknown/mcp", "/mcp"):
+            with self.subTest(path=path):
+                mark = self.upstream().count
+                status, _, body = self.post(path, self.token("a"))
+                self.assertEqual(status, 500, body[:300])
+                witness.assert_nothing_reached(self, self.upstream(), self.envoy.listener_port, mark)
+
+
 if __name__ == "__main__":
     unittest.main()

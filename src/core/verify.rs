@@ -155,15 +155,25 @@ pub fn verify(
     rules: &ClaimRules,
     now: u64,
 ) -> Result<VerifiedClaims, Rejection> {
-    let payload = verify_signature(token, keys)?;
-    let claims: UniqueObject = serde_json::from_slice(&payload)
-        .map_err(|_| Rejection::Malformed("payload is not a JSON object with unique names"))?;
+    let parsed = parse(token)?;
+    // The claims are read before the signature so that a stranger's token (another `iss`) is
+    // refused before any key choice: it never costs a signature check or an unknown-`kid`
+    // refetch. Nothing read here is trusted until the signature holds.
+    let claims = claims_of(&parsed.payload)?;
+    check_issuer(&claims, rules)?;
+    check_signature(
+        &parsed.header,
+        keys,
+        parsed.signed.as_bytes(),
+        &parsed.signature,
+    )?;
     check_claims(&claims, rules, now)?;
     Ok(VerifiedClaims::new(claims))
 }
 
-/// The signature stage of [`verify`] alone: structure, header, key choice and signature.
-/// Returns the decoded payload, which is authentic but not yet known to be a claims set.
+/// The signature layer alone: structure, header, key choice and signature, with no claim
+/// read. Returns the decoded payload, authentic but not yet known to be a claims set. The
+/// Wycheproof JWS vectors and the token fuzz target drive it (their payloads are no claims).
 pub fn verify_signature(token: &str, keys: &KeySet) -> Result<Vec<u8>, Rejection> {
     let parsed = parse(token)?;
     check_signature(
@@ -175,10 +185,17 @@ pub fn verify_signature(token: &str, keys: &KeySet) -> Result<Vec<u8>, Rejection
     Ok(parsed.payload)
 }
 
-/// Everything that can be checked without keys: segments, base64url, header, algorithm.
-/// Run before a request waits for a JWKS fetch, so garbage never triggers one.
-pub fn check_structure(token: &str) -> Result<(), Rejection> {
-    parse(token).map(|_| ())
+/// Everything that can be checked without keys: segments, base64url, header, algorithm, a
+/// claims object, and its `iss`. Run before a request waits for a JWKS fetch, so garbage and
+/// other issuers' tokens never trigger one.
+pub fn check_without_keys(token: &str, rules: &ClaimRules) -> Result<(), Rejection> {
+    let parsed = parse(token)?;
+    check_issuer(&claims_of(&parsed.payload)?, rules)
+}
+
+fn claims_of(payload: &[u8]) -> Result<UniqueObject, Rejection> {
+    serde_json::from_slice(payload)
+        .map_err(|_| Rejection::Malformed("payload is not a JSON object with unique names"))
 }
 
 /// The `iss` a token claims, unverified: only to pick which issuer's keys and rules check it
@@ -323,6 +340,19 @@ fn check_signature(
     }
 }
 
+/// `iss` must be the configured issuer exactly.
+fn check_issuer(claims: &UniqueObject, rules: &ClaimRules) -> Result<(), Rejection> {
+    match claims.0.get("iss") {
+        Some(Value::String(iss)) if *iss == rules.issuer => Ok(()),
+        other => Err(Rejection::IssuerMismatch {
+            got: other.map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)),
+            expected: rules.issuer.clone(),
+        }),
+    }
+}
+
+/// The claims after the signature: required names, audience, times (the issuer was checked
+/// before the keys).
 fn check_claims(claims: &UniqueObject, rules: &ClaimRules, now: u64) -> Result<(), Rejection> {
     let claims = &claims.0;
     if let Some(missing) = rules
@@ -331,15 +361,6 @@ fn check_claims(claims: &UniqueObject, rules: &ClaimRules, now: u64) -> Result<(
         .find(|c| !claims.contains_key(c.as_str()))
     {
         return Err(Rejection::MissingClaim(missing.clone()));
-    }
-    match claims.get("iss") {
-        Some(Value::String(iss)) if *iss == rules.issuer => {}
-        other => {
-            return Err(Rejection::IssuerMismatch {
-                got: other.map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)),
-                expected: rules.issuer.clone(),
-            });
-        }
     }
     if !rules.audiences.is_empty() {
         let got = audiences(claims.get("aud"))?;

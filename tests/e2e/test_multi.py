@@ -269,10 +269,12 @@ class TwoServers(Gateway, Layout):
     def test_oidc_provider_token_is_accepted_at_b_only(self):
         token = self.idp.client_credentials_token(RESOURCE["b"])
         self.assert_accepted("/b/mcp", token)
-        # Server a trusts realm 1 alone. A one-issuer server checks `iss` after the signature, as
-        # the single-server config always has (core/servers.rs, issuer_for): the token's `kid` is
-        # none of realm 1's, so the refusal names the key, not the issuer.
-        self.assert_refused("/a/mcp", token, "signing key")
+        # Server a trusts realm 1 alone. A one-issuer server checks `iss` before choosing a key
+        # (core/verify.rs): the token's `kid` is none of realm 1's, yet the refusal names the
+        # issuer and costs realm 1 no refetch.
+        before = self.fetches()
+        self.assert_refused("/a/mcp", token, "issuer")
+        self.assertEqual(self.fetches(), before)
 
     def test_realm_2_token_is_accepted_at_b(self):
         self.assert_accepted("/b/mcp", KEYCLOAK.service_token(REALM2))

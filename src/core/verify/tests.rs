@@ -981,6 +981,38 @@ fn a_payload_swapped_from_another_valid_token_is_refused() {
 }
 
 #[test]
+fn another_issuers_token_is_refused_before_any_key_work() {
+    let keys = default_keys();
+    // A stranger's token naming a kid this key set lacks: refused for its issuer, not as an
+    // unknown kid (which would ask for a refetch), with or without keys.
+    let mut stranger = claims();
+    stranger["iss"] = json!("https://stranger.example");
+    let header = json!({"alg": "ES256", "kid": "not-in-the-set"});
+    let token = signed("ec", header, &stranger, Alg::Es256);
+    assert!(matches!(
+        check(&token),
+        Err(Rejection::IssuerMismatch { .. })
+    ));
+    let rules = rules();
+    assert!(matches!(
+        check_without_keys(&token, &rules),
+        Err(Rejection::IssuerMismatch { .. })
+    ));
+    assert_eq!(check_without_keys(&mint("ec", &claims()), &rules), Ok(()));
+    // The claims are read before the signature but trusted only after it: a valid header and
+    // signature over other claims is refused for its signature.
+    let good = mint("ec", &claims());
+    let expired = mint("ec", &claims_with("exp", Some(json!(0))));
+    let t = segments(&good);
+    let e = segments(&expired);
+    let spliced = format!("{}.{}.{}", t[0], e[1], t[2]);
+    assert_eq!(
+        verify(&spliced, &keys, &rules, NOW).unwrap_err(),
+        Rejection::BadSignature
+    );
+}
+
+#[test]
 fn verify_signature_returns_the_authentic_payload_only() {
     let keys = default_keys();
     let token = mint("ec", &claims());

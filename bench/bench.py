@@ -20,6 +20,9 @@ Environment (all optional):
   BENCH_CASES            only these case ids, space-separated (default: every case)
   BENCH_NOOP_WASM        the do-nothing filter (bench/noop-filter; the bash wrapper builds it); without
                          it the "noop proxy-wasm filter" case is skipped
+  BENCH_COUNTED_WASM     the filter built with `hostcall-stats` and rewritten by bench/hostcalls (the bash
+                         wrapper builds it); with it, hostcalls per request are counted (case id
+                         "hostcalls" in BENCH_CASES; always in a full run)
 """
 
 import datetime
@@ -71,6 +74,7 @@ OUT = os.environ.get("BENCH_OUT") or (
 )
 ENVOY = os.environ.get("ENVOY")
 NOOP_WASM = os.environ.get("BENCH_NOOP_WASM") or None
+COUNTED_WASM = os.environ.get("BENCH_COUNTED_WASM") or None
 ONLY = set(os.environ.get("BENCH_CASES", "").split())
 
 # --------------------------------------------------------------------------- cases
@@ -212,6 +216,16 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def distinct_free_ports(n):
+    """`n` free ports, all different (the kernel may hand out a just-closed port again)."""
+    ports = []
+    while len(ports) < n:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
 def http_get(port, path, headers=None, timeout=5, method="GET", body=None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -238,15 +252,18 @@ def kill_group(proc, timeout=5):
 
 
 class Envoy:
-    def __init__(self, concurrency, log_dir, wasm_path, noop_path):
+    def __init__(self, concurrency, log_dir, wasm_path, noop_path, counted_path=None):
         # Only the listeners the chosen cases use (BENCH_CASES): a 100-server config is not free.
-        used = {case[2] for case in active_cases()}
-        self.ports = {name: free_port() for name in render.LISTENERS
-                      if name in used and (name not in render.NOOP_LISTENERS or noop_path)}
-        self.admin_port = free_port()
+        used = {case[2] for case in active_cases()} | (set(render.COUNTED_LISTENERS) if counted_path else set())
+        names = [name for name in render.LISTENERS
+                 if name in used and (name not in render.NOOP_LISTENERS or noop_path)]
+        ports = distinct_free_ports(len(names) + 1)
+        self.ports = dict(zip(names, ports))
+        self.admin_port = ports[-1]
         self.config_path = os.path.join(log_dir, f"envoy-c{concurrency}.json")
         with open(self.config_path, "w") as f:
-            json.dump(render.bootstrap(self.ports, self.admin_port, wasm_path, noop_path), f, indent=2)
+            json.dump(render.bootstrap(self.ports, self.admin_port, wasm_path, noop_path, counted_path), f,
+                      indent=2)
         self.log_path = os.path.join(log_dir, f"envoy-c{concurrency}.log")
         self._log = open(self.log_path, "wb")
         argv = [ENVOY, "-c", self.config_path, "--concurrency", str(concurrency), "--disable-hot-restart",
@@ -455,9 +472,74 @@ def check(case, r):
     return issues
 
 
-def run_concurrency(concurrency, log_dir, wasm_path, noop_path, single_token, pools):
+# Hostcalls per request, counted by the rewritten module: (label, listener, token kind, expected status).
+HOSTCALL_CASES = [
+    ("cached token", "counted", "single", 200),
+    ("no token (401)", "counted", None, 401),
+    ("uncached RS256", "counted_nocache", "RS256", 200),
+    ("uncached ES256", "counted_nocache", "ES256", 200),
+]
+HOSTCALL_PREFIX = "wasmcustom.mcp_authn.hostcalls."
+
+
+def counting():
+    return COUNTED_WASM and TOOL == "wrk" and (not ONLY or "hostcalls" in ONLY)
+
+
+def settled_stats(envoy, pattern, requests_key):
+    """The stats once no request is in flight and the counted VMs' tick (200 ms) has published
+    every count: the request count stays put for 0.5 s, then five more ticks pass. (Idle ticks
+    make calls of their own, so the hostcall counters never stand still.)"""
+    last = envoy.stats(pattern).get(requests_key)
+    for _ in range(50):
+        time.sleep(0.5)
+        now = envoy.stats(pattern).get(requests_key)
+        if now == last:
+            time.sleep(1.0)
+            return envoy.stats(pattern)
+        last = now
+    raise RuntimeError("requests still arriving 25 s after the load ended")
+
+
+def count_hostcalls(envoy, single_token, pools):
+    """Per case: (label, requests, {import: calls per request}), from counter deltas over one load run.
+
+    The counters are every proxy_* call the module made on the listener's worker VMs (its publishing
+    on the tick left out), so this includes per-tick work; the request count is Envoy's own.
+    """
+    out = []
+    for label, lst, kind, expected in HOSTCALL_CASES:
+        pattern = f"{HOSTCALL_PREFIX.replace('.', '[.]')}|http[.]{lst}[.]downstream_rq_(total|[245]xx)$"
+        requests_key = f"http.{lst}.downstream_rq_total"
+        before = settled_stats(envoy, pattern, requests_key)
+        token, token_file = case_inputs(("", "", lst, "/mcp", kind, expected, None), single_token, pools)
+        load(envoy.ports[lst], "/mcp", token, token_file, 2)
+        after = settled_stats(envoy, pattern, requests_key)
+        def delta(name):
+            return after.get(name, 0) - before.get(name, 0)
+        requests = delta(requests_key)
+        answered = delta(f"http.{lst}.downstream_rq_{expected // 100}xx")
+        if requests <= 0 or answered != requests:
+            raise RuntimeError(f"hostcall count {label}: {answered} of {requests} requests answered {expected}")
+        per = {k[len(HOSTCALL_PREFIX):]: delta(k) / requests for k in after if k.startswith(HOSTCALL_PREFIX)}
+        out.append((label, requests, {k: v for k, v in per.items() if v > 0}))
+        print(f"  hostcalls/request {label:<16} {sum(per.values()):6.3f}  ({requests} requests)", flush=True)
+    return out
+
+
+def hostcall_lines(counts):
+    kinds = sorted({k for _, _, per in counts for k in per})
+    lines = ["| Path | requests | hostcalls/request | " + " | ".join(f"`{k}`" for k in kinds) + " |",
+             "|---|---:|---:|" + "---:|" * len(kinds)]
+    for label, requests, per in counts:
+        cells = [f"{per[k]:.3f}" if k in per else "–" for k in kinds]
+        lines.append(f"| {label} | {requests:,} | **{sum(per.values()):.3f}** | " + " | ".join(cells) + " |")
+    return lines
+
+
+def run_concurrency(concurrency, log_dir, wasm_path, noop_path, single_token, pools, counted_path=None):
     print(f"\n=== Envoy --concurrency {concurrency} ===", flush=True)
-    envoy = Envoy(concurrency, log_dir, wasm_path, noop_path)
+    envoy = Envoy(concurrency, log_dir, wasm_path, noop_path, counted_path)
     try:
         envoy.wait_ready()
         preflight(envoy, single_token, pools)
@@ -470,7 +552,8 @@ def run_concurrency(concurrency, log_dir, wasm_path, noop_path, single_token, po
         runs = {c[0]: [] for c in cases}
         problems = []
         for rnd in range(ROUNDS):
-            order = cases[rnd % len(cases):] + cases[:rnd % len(cases)]
+            k = rnd % len(cases) if cases else 0
+            order = cases[k:] + cases[:k]
             for case in order:
                 token, token_file = case_inputs(case, single_token, pools)
                 r = load(envoy.ports[case[2]], case[3], token, token_file, DURATION, request_of(case[0]))
@@ -481,12 +564,14 @@ def run_concurrency(concurrency, log_dir, wasm_path, noop_path, single_token, po
                 print(f"  c{concurrency} r{rnd + 1} {case[0]:<20} {r['rps']:>9.0f} rps  p50 {r['p50_us'] / 1000:6.2f} ms"
                       f"  p99 {r['p99_us'] / 1000:6.2f} ms{'  !! ' + ', '.join(issues) if issues else ''}",
                       flush=True)
-        stats = envoy.stats("wasmcustom|jwt_authn|worker_[0-9]+.downstream_cx_total")
+        hostcalls = count_hostcalls(envoy, single_token, pools) if counted_path and counting() else None
+        stats = {k: v for k, v in envoy.stats("wasmcustom|jwt_authn|worker_[0-9]+.downstream_cx_total").items()
+                 if not k.startswith(HOSTCALL_PREFIX)}
         if envoy.proc.poll() is not None:
             problems.append(f"c{concurrency}: Envoy died during the run; see {envoy.log_path}")
     finally:
         envoy.stop()
-    return {"runs": runs, "problems": problems, "stats": stats, "ports": envoy.ports}
+    return {"runs": runs, "problems": problems, "stats": stats, "ports": envoy.ports, "hostcalls": hostcalls}
 
 
 def summarize(runs):
@@ -764,6 +849,11 @@ def markdown(info, results, settings, load_before, load_after, busy):
                 per_worker.append(f"{name} {'/'.join(str(n) for n in counts)}")
             lines += ["", "Connections accepted per worker (worker 0/1/…, whole run incl. warmup; the kernel "
                       "spreads connections by SO_REUSEPORT hash): " + ", ".join(per_worker)]
+        if res.get("hostcalls"):
+            lines += ["", "Hostcalls per request (the module built with `hostcall-stats` and rewritten by "
+                      "`bench/hostcalls`, which counts every `proxy_*` import call in the VM; counter delta over "
+                      "one 2 s load run ÷ Envoy's request count; per-tick work included):", ""]
+            lines += hostcall_lines(res["hostcalls"])
         if res["problems"]:
             lines += ["", "**Problems:** " + "; ".join(res["problems"])]
         lines.append("")
@@ -792,6 +882,10 @@ def main():
     # A private copy, so every Envoy of this run loads the same bytes even if dist/ is rebuilt meanwhile.
     wasm_path = os.path.join(log_dir, "mcp_authn.wasm")
     shutil.copyfile(WASM_PATH, wasm_path)
+    counted_path = None
+    if counting():
+        counted_path = os.path.join(log_dir, "counted.wasm")
+        shutil.copyfile(COUNTED_WASM, counted_path)
     noop_path = None
     if NOOP_WASM:
         noop_path = os.path.join(log_dir, "noop.wasm")
@@ -799,13 +893,16 @@ def main():
     results = {}
     try:
         for c in CONCURRENCIES:
-            res = run_concurrency(c, log_dir, wasm_path, noop_path, single_token, pools)
+            res = run_concurrency(c, log_dir, wasm_path, noop_path, single_token, pools, counted_path)
             res["summary"] = summarize(res["runs"])
             results[c] = res
             print()
             print("\n".join(table_lines(res["summary"])))
             print()
             print("\n".join(ratio_lines(res["summary"])))
+            if res["hostcalls"]:
+                print()
+                print("\n".join(hostcall_lines(res["hostcalls"])))
             for p in res["problems"]:
                 print("PROBLEM:", p)
     except Stop as e:

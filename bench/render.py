@@ -10,6 +10,9 @@ Listeners (each on its own free loopback port, each ending in a direct_response 
                  (only when its module path is given)
   wasm_hostcalls the same module making only the hostcalls of the filter's cached-token path
                  (header map, clock, remove authorization, one counter): the floor of that path
+With the hostcall-counting module (bench/hostcalls; BENCH_COUNTED_WASM), for hostcalls per request:
+  counted        that module with the `wasm` listener's configuration
+  counted_nocache that module with the `wasm_nocache` listener's configuration
 The MCP POST listeners all end in envoy.filters.http.buffer (as the README asks for on MCP routes
 under mcpAuthorization), so every one of them reads the whole body before the direct_response:
   post_nofilter   the buffer filter only
@@ -35,12 +38,14 @@ import tokens
 
 LISTENERS = ("nofilter", "native_cache", "native_nocache", "wasm", "wasm_nocache", "wasm_noop", "wasm_hostcalls",
              "post_nofilter", "post_wasm", "post_wasm_scopes", "post_wasm_rules", "post_wasm_trusted",
-             "wasm_servers1", "wasm_servers10", "wasm_servers100", "wasm_routemeta100")
+             "wasm_servers1", "wasm_servers10", "wasm_servers100", "wasm_routemeta100", "counted", "counted_nocache")
 # Servers in each many-servers listener, and the one the bench request selects.
 SERVER_COUNTS = {"wasm_servers1": 1, "wasm_servers10": 10, "wasm_servers100": 100, "wasm_routemeta100": 100}
 ROUTE_METADATA = ("wasm_routemeta100",)
 # Listeners that run bench/noop-filter, left out when its module path is not given.
 NOOP_LISTENERS = ("wasm_noop", "wasm_hostcalls")
+# Listeners that run the hostcall-counting module, left out when its path is not given.
+COUNTED_LISTENERS = ("counted", "counted_nocache")
 
 
 def _address(port):
@@ -166,7 +171,7 @@ def wasm_filter(wasm_path, vm_id, plugin_config, root_id="mcp_authn"):
     }
 
 
-def filters_for(name, wasm_path, noop_path=None):
+def filters_for(name, wasm_path, noop_path=None, counted_path=None):
     if name == "nofilter":
         return []
     if name == "native_cache":
@@ -193,6 +198,10 @@ def filters_for(name, wasm_path, noop_path=None):
     if name in SERVER_COUNTS:
         config = servers_plugin_config(SERVER_COUNTS[name], route_metadata=name in ROUTE_METADATA)
         return [wasm_filter(wasm_path, f"bench_{name}", config)]
+    if name == "counted":
+        return [wasm_filter(counted_path, "bench_counted", wasm_plugin_config())]
+    if name == "counted_nocache":
+        return [wasm_filter(counted_path, "bench_counted_nocache", wasm_plugin_config(cache_capacity=0))]
     if name == "wasm_noop":
         return [wasm_filter(noop_path, "bench_noop", {}, root_id="noop")]
     if name == "wasm_hostcalls":
@@ -208,7 +217,7 @@ def route(name):
     return entry
 
 
-def listener(name, port, wasm_path, noop_path=None):
+def listener(name, port, wasm_path, noop_path=None, counted_path=None):
     hcm = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": name,
@@ -221,7 +230,7 @@ def listener(name, port, wasm_path, noop_path=None):
                 }
             ]
         },
-        "http_filters": filters_for(name, wasm_path, noop_path) + [_router()],
+        "http_filters": filters_for(name, wasm_path, noop_path, counted_path) + [_router()],
     }
     return {
         "name": name,
@@ -230,12 +239,14 @@ def listener(name, port, wasm_path, noop_path=None):
     }
 
 
-def bootstrap(ports, admin_port, wasm_path, noop_path=None):
+def bootstrap(ports, admin_port, wasm_path, noop_path=None, counted_path=None):
     """`ports`: listener name -> port (a listener without a port is left out)."""
-    names = [n for n in LISTENERS if n in ports and (n not in NOOP_LISTENERS or noop_path)]
+    names = [n for n in LISTENERS if n in ports and (n not in NOOP_LISTENERS or noop_path)
+             and (n not in COUNTED_LISTENERS or counted_path)]
     return {
         "admin": {"address": _address(admin_port)},
-        "static_resources": {"listeners": [listener(n, ports[n], wasm_path, noop_path) for n in names]},
+        "static_resources": {"listeners": [listener(n, ports[n], wasm_path, noop_path, counted_path)
+                                           for n in names]},
     }
 
 

@@ -46,4 +46,19 @@ cargo build --locked --release --target wasm32-wasip1 --quiet \
   --manifest-path bench/noop-filter/Cargo.toml --target-dir target/bench/noop-filter >&2
 export BENCH_NOOP_WASM="$ROOT/target/bench/noop-filter/wasm32-wasip1/release/bench_noop_filter.wasm"
 
+# The hostcall-counting variant: the filter with `hostcall-stats`, rewritten by bench/hostcalls (its
+# own crate and lockfile). Same RUSTFLAGS as scripts/build.sh, so only this crate relinks. A preset
+# BENCH_COUNTED_WASM is used as given (A/B runs of another tree's module).
+if [[ -z "${BENCH_COUNTED_WASM:-}" ]]; then
+  cargo build --locked --release --quiet --manifest-path bench/hostcalls/Cargo.toml \
+    --target-dir target/bench/hostcalls >&2
+  RUSTFLAGS="${RUSTFLAGS:-} --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo" \
+    cargo build --locked --lib --release --target wasm32-wasip1 --features hostcall-stats --quiet >&2
+  mkdir -p target/bench
+  target/bench/hostcalls/release/bench-hostcalls target/wasm32-wasip1/release/mcp_authn.wasm \
+    target/bench/mcp_authn.counted.wasm >&2
+  BENCH_COUNTED_WASM="$ROOT/target/bench/mcp_authn.counted.wasm"
+fi
+export BENCH_COUNTED_WASM
+
 exec "$ROOT/.venv/bin/python" "$ROOT/bench/bench.py"

@@ -3,6 +3,8 @@
 
 mod body;
 mod fetch;
+#[cfg(feature = "hostcall-stats")]
+mod hostcall_stats;
 mod http;
 mod idp;
 mod metrics;

@@ -21,11 +21,18 @@ const TICK: Duration = Duration::from_millis(200);
 pub struct Root {
     id: u32,
     worker: Option<Rc<RefCell<Worker>>>,
+    #[cfg(feature = "hostcall-stats")]
+    hostcall_stats: super::hostcall_stats::HostcallStats,
 }
 
 impl Root {
     pub fn new(id: u32) -> Self {
-        Self { id, worker: None }
+        Self {
+            id,
+            worker: None,
+            #[cfg(feature = "hostcall-stats")]
+            hostcall_stats: Default::default(),
+        }
     }
 }
 
@@ -77,11 +84,15 @@ impl RootContext for Root {
         if worker.fetches_keys() {
             let _ = hostcalls::set_tick_period(TICK);
         }
+        #[cfg(feature = "hostcall-stats")]
+        let _ = hostcalls::set_tick_period(TICK);
         self.worker = Some(Rc::new(RefCell::new(worker)));
         true
     }
 
     fn on_tick(&mut self) {
+        #[cfg(feature = "hostcall-stats")]
+        self.hostcall_stats.publish();
         let Some(worker) = &self.worker else { return };
         let now_ms = now_ms();
         let mut worker = worker.borrow_mut();

@@ -37,6 +37,15 @@ impl Root {
 }
 
 impl Context for Root {
+    fn on_done(&mut self) -> bool {
+        if let Some(worker) = &self.worker
+            && let Some(metrics) = &worker.borrow().metrics
+        {
+            metrics.flush();
+        }
+        true
+    }
+
     fn on_http_call_response(
         &mut self,
         token: u32,
@@ -81,10 +90,7 @@ impl RootContext for Root {
             }
         }
         let worker = Worker::new(plugin, &unique_owner(self.id));
-        if worker.fetches_keys() {
-            let _ = hostcalls::set_tick_period(TICK);
-        }
-        #[cfg(feature = "hostcall-stats")]
+        // Always: the tick also hands the counters to Envoy (host/metrics.rs).
         let _ = hostcalls::set_tick_period(TICK);
         self.worker = Some(Rc::new(RefCell::new(worker)));
         true
@@ -94,6 +100,9 @@ impl RootContext for Root {
         #[cfg(feature = "hostcall-stats")]
         self.hostcall_stats.publish();
         let Some(worker) = &self.worker else { return };
+        if let Some(metrics) = &worker.borrow().metrics {
+            metrics.flush();
+        }
         let now_ms = now_ms();
         let mut worker = worker.borrow_mut();
         let ready = worker.tick(now_ms);

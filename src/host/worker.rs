@@ -71,11 +71,6 @@ impl Worker {
         }
     }
 
-    /// Whether any key source is fetched (then the root sets its tick).
-    pub fn fetches_keys(&self) -> bool {
-        !self.remotes.is_empty()
-    }
-
     /// The config a target is decided with.
     pub fn config(&self, target: Target) -> Option<&Config> {
         self.plugin.config(target)

@@ -321,12 +321,27 @@ class Envoy:
 
         Envoy 1.40 prints Wasm-defined metrics with a "wasmcustom." prefix; the
         filter defines all of them at start-up, so exactly one must exist (a
-        renamed metric fails loudly instead of reading as 0).
+        renamed metric fails loudly instead of reading as 0). The filter hands its
+        counts to Envoy on its 200 ms tick, so this reads them once they have settled.
         """
-        hits = self.stats("^wasmcustom\\." + re.escape(metric) + "$")
-        if len(hits) != 1:
-            raise AssertionError(f"expected one stat for {metric}, got {hits}")
-        return next(iter(hits.values()))
+        name = "wasmcustom." + metric
+        hits = self.settled_counters()
+        if name not in hits:
+            raise AssertionError(f"expected one stat for {metric}, got {sorted(hits)}")
+        return hits[name]
+
+    def settled_counters(self, timeout=20):
+        """Every filter counter, once none has moved for three of the filter's ticks (the
+        requests before this call have then been handed to Envoy)."""
+        last = self.stats("^wasmcustom\\.mcp_authn\\.")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(0.65)
+            now = self.stats("^wasmcustom\\.mcp_authn\\.")
+            if now == last:
+                return now
+            last = now
+        raise TimeoutError(f"filter counters still moving after {timeout}s")
 
     def stop(self):
         self.process.stop()

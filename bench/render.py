@@ -9,7 +9,7 @@ Listeners (each on its own free loopback port, each ending in a direct_response 
   wasm_noop      a do-nothing Rust proxy-wasm filter (bench/noop-filter): the runtime's floor cost
                  (only when its module path is given)
   wasm_hostcalls the same module making only the hostcalls of the filter's cached-token path
-                 (header map, clock, remove authorization, one counter): the floor of that path
+                 (header map, clock, remove authorization): the floor of that path
 With the hostcall-counting module (bench/hostcalls; BENCH_COUNTED_WASM), for hostcalls per request:
   counted        that module with the `wasm` listener's configuration
   counted_nocache that module with the `wasm_nocache` listener's configuration

@@ -151,6 +151,9 @@ impl Plugin {
             }
             servers.push(server);
         }
+        if let Some(warning) = cache_bound_warning(&servers, config.token_cache) {
+            warnings.push(warning);
+        }
         let only_server = servers.len() == 1
             && servers
                 .iter()
@@ -314,6 +317,36 @@ impl Plugin {
             },
         }
     }
+}
+
+/// Above this, the worst case of the verified-token caches gets a load warning: the worker's
+/// linear memory holds them, and a VM out of memory is a VM that crashes.
+const CACHE_WARNING_BYTES: usize = 256 << 20;
+
+/// The caches' worst case per worker: every server's cache full of tokens at that server's
+/// `maxTokenBytes`, each kept twice (the token, and its claims). Warned about, not refused: the
+/// tokens clients really send are far smaller, and the operator chose the bounds.
+fn cache_bound_warning(servers: &[Server], cache: CachePolicy) -> Option<String> {
+    let per_token: usize = servers
+        .iter()
+        .map(|s| {
+            s.issuers
+                .iter()
+                .map(|c| c.max_token_bytes)
+                .max()
+                .unwrap_or(0)
+                .saturating_mul(2)
+        })
+        .fold(0, usize::saturating_add);
+    let worst = per_token.saturating_mul(cache.capacity);
+    (worst > CACHE_WARNING_BYTES).then(|| {
+        format!(
+            "verifiedTokenCache: full caches of tokens at maxTokenBytes could take {} MiB per              worker ({} server(s) x capacity {}); lower verifiedTokenCache.capacity or              jwtValidationOptions.maxTokenBytes",
+            worst >> 20,
+            servers.len(),
+            cache.capacity
+        )
+    })
 }
 
 /// The verified-token caches, one per server: a token verified for one server is never an

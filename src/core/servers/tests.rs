@@ -862,3 +862,29 @@ fn one_resource_path_on_two_hosts_is_two_documents() {
         "{err}"
     );
 }
+
+#[test]
+fn caches_that_could_outgrow_the_vm_are_warned_about_at_load() {
+    let cache_warning = |p: &Plugin| {
+        p.warnings
+            .iter()
+            .any(|w| w.starts_with("verifiedTokenCache:"))
+    };
+    // The defaults: 2 servers x 1024 tokens x 8 KiB x 2 is 32 MiB, no warning.
+    assert!(!cache_warning(&plugin(&two_servers())));
+    let mut big = two_servers();
+    big["verifiedTokenCache"] = json!({"capacity": 65536});
+    big["servers"][0]["jwtValidationOptions"] = json!({"maxTokenBytes": 65536});
+    let loaded = plugin(&big);
+    let warning = loaded
+        .warnings
+        .iter()
+        .find(|w| w.starts_with("verifiedTokenCache:"))
+        .expect("warned");
+    // (64 KiB + 8 KiB) x 2 x 65536 = 9216 MiB.
+    assert!(warning.contains("9216 MiB"), "{warning}");
+    assert!(
+        warning.contains("2 server(s) x capacity 65536"),
+        "{warning}"
+    );
+}

@@ -161,12 +161,7 @@ pub fn verify(
     // refetch. Nothing read here is trusted until the signature holds.
     let claims = claims_of(&parsed.payload)?;
     check_issuer(&claims, rules)?;
-    check_signature(
-        &parsed.header,
-        keys,
-        parsed.signed.as_bytes(),
-        &parsed.signature,
-    )?;
+    check_signature(&parsed, keys)?;
     check_claims(&claims, rules, now)?;
     Ok(VerifiedClaims::new(claims))
 }
@@ -176,12 +171,7 @@ pub fn verify(
 /// Wycheproof JWS vectors and the token fuzz target drive it (their payloads are no claims).
 pub fn verify_signature(token: &str, keys: &KeySet) -> Result<Vec<u8>, Rejection> {
     let parsed = parse(token)?;
-    check_signature(
-        &parsed.header,
-        keys,
-        parsed.signed.as_bytes(),
-        &parsed.signature,
-    )?;
+    check_signature(&parsed, keys)?;
     Ok(parsed.payload)
 }
 
@@ -291,12 +281,12 @@ fn crit_name(value: &Value) -> String {
         .map_or_else(|| value.to_string(), str::to_string)
 }
 
-fn check_signature(
-    header: &JoseHeader,
-    keys: &KeySet,
-    signed: &[u8],
-    signature: &[u8],
-) -> Result<(), Rejection> {
+fn check_signature(parsed: &ParsedJws<'_>, keys: &KeySet) -> Result<(), Rejection> {
+    let (header, signed, signature) = (
+        &parsed.header,
+        parsed.signed.as_bytes(),
+        parsed.signature.as_slice(),
+    );
     let alg = header.alg;
     let verified = match &header.kid {
         Some(kid) => {

@@ -341,7 +341,9 @@ fn cache_bound_warning(servers: &[Server], cache: CachePolicy) -> Option<String>
     let worst = per_token.saturating_mul(cache.capacity);
     (worst > CACHE_WARNING_BYTES).then(|| {
         format!(
-            "verifiedTokenCache: full caches of tokens at maxTokenBytes could take {} MiB per              worker ({} server(s) x capacity {}); lower verifiedTokenCache.capacity or              jwtValidationOptions.maxTokenBytes",
+            "verifiedTokenCache: full caches of tokens at maxTokenBytes could take {} MiB per \
+             worker ({} server(s) x capacity {}); lower verifiedTokenCache.capacity or \
+             jwtValidationOptions.maxTokenBytes",
             worst >> 20,
             servers.len(),
             cache.capacity

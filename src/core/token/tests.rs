@@ -135,3 +135,21 @@ fn cookie_location_rewrites_the_cookie_header() {
         Err(InvalidRequest::MultipleCredentials)
     );
 }
+
+#[test]
+fn contains_byte_finds_the_needle_at_every_position() {
+    for len in 0..40 {
+        let clean = "a".repeat(len);
+        assert!(!contains_byte(&clean, b','), "len {len}");
+        for at in 0..len {
+            let mut bytes = clean.clone().into_bytes();
+            bytes[at] = b',';
+            let text = String::from_utf8(bytes).unwrap();
+            assert!(contains_byte(&text, b','), "len {len} at {at}");
+        }
+    }
+    // Bytes next to the needle's value, and high bytes, are not the needle.
+    for other in ["+-.", "\u{ac}\u{2c00}", "\u{7f}\u{80}"] {
+        assert!(!contains_byte(&other.repeat(5), b','), "{other:?}");
+    }
+}

@@ -1,8 +1,6 @@
 //! What the filter says itself: local replies, header edits for forwarded requests, RFC 6750
 //! challenges and JSON error bodies. A leaf every feature builds its answers with.
 
-use serde_json::json;
-
 use super::request::HeaderName;
 
 /// Never advertised, challenged for or required by a protected resource (MCP 2026-07-28):
@@ -50,9 +48,15 @@ pub struct HeaderEdits {
     pub set: Vec<(String, String)>,
 }
 
-/// `{"error": .., "error_description": ..}`.
+/// `{"error": .., "error_description": ..}`, written directly (no JSON tree: a 401 is a hot
+/// path).
 pub fn error_body(error: &str, description: &str) -> String {
-    json!({"error": error, "error_description": description}).to_string()
+    let quoted = |text: &str| serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into());
+    format!(
+        "{{\"error\":{},\"error_description\":{}}}",
+        quoted(error),
+        quoted(description)
+    )
 }
 
 /// 405 with `Allow`, the same body wherever a method is refused.
@@ -98,17 +102,22 @@ pub fn challenge(
     scope: Option<&str>,
     error: Option<(ErrorCode, &str)>,
 ) -> String {
-    let mut value = String::from("Bearer ");
+    let mut value = String::with_capacity(metadata_url.len().saturating_add(128));
+    value.push_str("Bearer ");
     if let Some((code, description)) = error {
-        value.push_str(&format!(
-            "error=\"{}\", error_description=\"{}\", ",
-            code.as_str(),
-            quoted_safe(description)
-        ));
+        value.push_str("error=\"");
+        value.push_str(code.as_str());
+        value.push_str("\", error_description=\"");
+        value.extend(description.chars().filter(|c| is_quoted_safe(*c)));
+        value.push_str("\", ");
     }
-    value.push_str(&format!("resource_metadata=\"{metadata_url}\""));
+    value.push_str("resource_metadata=\"");
+    value.push_str(metadata_url);
+    value.push('"');
     if let Some(scope) = scope {
-        value.push_str(&format!(", scope=\"{scope}\""));
+        value.push_str(", scope=\"");
+        value.push_str(scope);
+        value.push('"');
     }
     value
 }
@@ -142,10 +151,8 @@ pub fn challenge_reply(
 }
 
 /// RFC 6750 limits `error_description` to printable ASCII without `"` and `\`.
-fn quoted_safe(text: &str) -> String {
-    text.chars()
-        .filter(|c| matches!(*c, ' '..='~') && *c != '"' && *c != '\\')
-        .collect()
+fn is_quoted_safe(c: char) -> bool {
+    matches!(c, ' '..='~') && c != '"' && c != '\\'
 }
 
 /// An RFC 6749 `scope-token`: printable ASCII without space, `"` or `\`, so it can go into a

@@ -18,6 +18,7 @@ use crate::core::decision::{Decision, Final, Outcome};
 use crate::core::reply::LocalReply;
 use crate::core::request::Request;
 
+use super::headers;
 use super::reply::send;
 
 /// One HTTP exchange's authorization state.
@@ -240,9 +241,7 @@ pub fn response_headers(exchange: &Shared) -> Action {
         return Action::Continue;
     }
     let header = |name: &str| {
-        hostcalls::get_map_value(MapType::HttpResponseHeaders, name)
-            .ok()
-            .flatten()
+        headers::value(MapType::HttpResponseHeaders, name)
             .unwrap_or_default()
             .to_ascii_lowercase()
     };

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use proxy_wasm::hostcalls::{dispatch_http_call, get_buffer, get_map_value};
+use proxy_wasm::hostcalls::{dispatch_http_call, get_buffer};
 use proxy_wasm::types::{BufferType, MapType, Status};
 
+use super::headers;
 use crate::core::keyfetch::Fetched;
 use crate::core::refresh::RemoteJwks;
 use crate::core::url::HttpUrl;
@@ -36,10 +37,7 @@ pub fn dispatch(jwks: &RemoteJwks, url: &HttpUrl) -> Result<u32, Status> {
 /// Reads the current call's response (valid only inside `on_http_call_response`): the body
 /// and its `Cache-Control`, or why it is unusable.
 pub fn read_response(body_size: usize) -> Result<Fetched, String> {
-    let status = get_map_value(MapType::HttpCallResponseHeaders, ":status")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let status = headers::value(MapType::HttpCallResponseHeaders, ":status").unwrap_or_default();
     if status != "200" {
         // Envoy answers 503 for an unreachable upstream and 504 after the timeout.
         return Err(if status.is_empty() {
@@ -57,9 +55,7 @@ pub fn read_response(body_size: usize) -> Result<Fetched, String> {
         .ok()
         .flatten()
         .unwrap_or_default();
-    let cache_control = get_map_value(MapType::HttpCallResponseHeaders, "cache-control")
-        .ok()
-        .flatten();
+    let cache_control = headers::value(MapType::HttpCallResponseHeaders, "cache-control");
     Ok(Fetched {
         body,
         cache_control,

@@ -24,6 +24,7 @@ use crate::core::servers::Target;
 
 use super::body;
 use super::fetch;
+use super::headers;
 use super::idp;
 use super::reply::send;
 use super::worker::{Ready, Waiting, Worker};
@@ -359,11 +360,7 @@ fn route_server(worker: &Worker) -> Option<String> {
 
 /// The provider's redirect back to the client names the gateway as its issuer (RFC 9207).
 fn rewrite_location(passage: &PassageReturn) {
-    let read = |name| {
-        hostcalls::get_map_value(MapType::HttpResponseHeaders, name)
-            .ok()
-            .flatten()
-    };
+    let read = |name| headers::value(MapType::HttpResponseHeaders, name);
     let Some(status) = read(":status").and_then(|s| s.parse::<u32>().ok()) else {
         return;
     };
@@ -378,7 +375,7 @@ fn rewrite_location(passage: &PassageReturn) {
 /// The request as the core sees it, from one header-map read.
 fn read_request() -> Request {
     let mut request = Request::default();
-    for (name, value) in hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default() {
+    for (name, value) in headers::all(MapType::HttpRequestHeaders) {
         match name.as_str() {
             ":method" => request.method = value,
             ":path" => request.path = value,

@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use proxy_wasm::hostcalls::{
-    dispatch_http_call, get_buffer, get_map_value, get_shared_data, set_shared_data,
-};
+use proxy_wasm::hostcalls::{dispatch_http_call, get_buffer, get_shared_data, set_shared_data};
 use proxy_wasm::types::{BufferType, MapType};
 
+use super::headers;
 use crate::core::config::Config;
 use crate::core::provider::{self, IdpAnswer, IdpCall, IdpCallKind, MAX_METADATA_BYTES};
 use crate::core::refresh::max_age;
@@ -83,13 +82,9 @@ pub fn start(
 
 /// Reads the provider's answer (inside `on_http_call_response`) and shapes the reply.
 pub fn complete(config: &Config, call: &IdpCall, body_size: usize, now_ms: u64) -> LocalReply {
-    let status = get_map_value(MapType::HttpCallResponseHeaders, ":status")
-        .ok()
-        .flatten()
+    let status = headers::value(MapType::HttpCallResponseHeaders, ":status")
         .and_then(|s| s.parse::<u32>().ok());
-    let content_type = get_map_value(MapType::HttpCallResponseHeaders, "content-type")
-        .ok()
-        .flatten();
+    let content_type = headers::value(MapType::HttpCallResponseHeaders, "content-type");
     let Some(status) = status else {
         log::warn!(
             "mcp_authn: provider call to {}{} got no response",
@@ -130,9 +125,7 @@ pub fn complete(config: &Config, call: &IdpCall, body_size: usize, now_ms: u64) 
     let reply = provider::finish(config.provider.as_ref(), &call.kind, answer);
     // Only metadata the filter could adapt is cached, so a bad answer is retried next time.
     if reply.status == 200 && matches!(call.kind, IdpCallKind::Metadata { .. }) {
-        let cache_control = get_map_value(MapType::HttpCallResponseHeaders, "cache-control")
-            .ok()
-            .flatten();
+        let cache_control = headers::value(MapType::HttpCallResponseHeaders, "cache-control");
         store_metadata(call, &body, cache_control.as_deref(), now_ms);
     }
     reply

@@ -3,6 +3,7 @@
 
 mod body;
 mod fetch;
+mod headers;
 #[cfg(feature = "hostcall-stats")]
 mod hostcall_stats;
 mod http;

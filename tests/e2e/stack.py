@@ -105,15 +105,18 @@ def _vm_trouble(line):
 
 
 def raw_request(port, method, path, headers, body=b"", timeout=10):
-    """Send one HTTP/1.1 request byte for byte (repeated and non-ASCII headers allowed).
+    """Send one HTTP/1.1 request byte for byte (repeated and non-ASCII headers allowed; bytes
+    names or values go out unchanged).
 
     Returns (status, headers dict with lower-case names, body); status is None when
     Envoy closed the connection without an answer.
     """
     lines = [f"{method} {path} HTTP/1.1", f"host: 127.0.0.1:{port}", "connection: close",
              f"content-length: {len(body)}"]
-    lines += [f"{name}: {value}" for name, value in headers]
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
+    raw = [line.encode("utf-8") for line in lines]
+    # A name or value given as bytes is sent as it is (obs-text, bytes that are not UTF-8).
+    raw += [_raw(name) + b": " + _raw(value) for name, value in headers]
+    request = b"\r\n".join(raw) + b"\r\n\r\n" + body
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         try:
             sock.sendall(request)
@@ -140,6 +143,10 @@ def raw_request(port, method, path, headers, body=b"", timeout=10):
         name, _, value = line.partition(":")
         parsed[name.strip().lower()] = value.strip()
     return int(status_line.split()[1]), parsed, rest
+
+
+def _raw(text):
+    return text if isinstance(text, bytes) else text.encode("utf-8")
 
 
 def _content_length(head):

@@ -89,6 +89,40 @@ class AttackCorpusTest(harness.ReportsFailures, unittest.TestCase):
                 witness.assert_nothing_reached(self, self.stack.upstream, self.stack.listener_port, before)
 
 
+    def test_header_bytes_that_are_not_utf8_neither_crash_nor_pass(self):
+        """HTTP allows any byte above 0x7F in a header value (obs-text) and Envoy passes it on.
+        The SDK's header reads unwrap UTF-8, so one such header used to panic the VM and fail
+        every later request on the worker with 503."""
+        if self.MODE != "strict":
+            self.skipTest("one mode is enough")
+        valid = attacks.valid_tokens(self.ctx)["RS256"]
+        odd = ("x-odd", b"caf\xe9 \xff\xfe")
+        before = self.stack.upstream.count
+        status, _, body = self.send(attacks.Case("odd header", valid, headers=[odd]))
+        self.assertEqual(status, 200, body[:300])
+        seen = witness.settled(self.stack.upstream, self.stack.listener_port, before)
+        self.assertEqual(len(seen), 1, seen)
+        # Read as text only inside the filter: the upstream gets the bytes as they were sent.
+        self.assertEqual(witness.header(seen[0], "x-odd"), ["caf\xe9 \xff\xfe"])
+        witness.assert_credential_gone(self, seen, valid)
+        refused = {
+            "token with a Latin-1 byte": [("authorization", b"Bearer " + valid.encode() + b"\xe9")],
+            "Latin-1 scheme": [("authorization", b"B\xe9arer " + valid.encode())],
+            "no token, odd header": [odd],
+        }
+        for name, extra in refused.items():
+            with self.subTest(name):
+                before = self.stack.upstream.count
+                status, headers, body = raw_request(self.stack.listener_port, "POST", "/mcp", extra, b"{}")
+                self.assertEqual(status, 401, body[:300])
+                self.assertTrue(headers.get("www-authenticate", "").startswith("Bearer "))
+                witness.assert_nothing_reached(self, self.stack.upstream, self.stack.listener_port, before, name)
+        # A name that is not a token never reaches the filter: Envoy's codec refuses it.
+        status, _, _ = raw_request(self.stack.listener_port, "GET", "/mcp", [(b"x-caf\xe9", "1")])
+        self.assertEqual(status, 400)
+        self.assertEqual(self.stack.vm_health(), [])
+        self.assertEqual(self.send(attacks.Case("after", valid))[0], 200)
+
     def test_a_flood_of_unknown_kids_keeps_the_verified_token_cache(self):
         """Each made-up kid may force a JWKS refetch (one per minRefreshIntervalSeconds = 1 s);
         the IdP serves the same body, so the worker keeps its keys and its token cache."""

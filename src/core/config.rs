@@ -636,20 +636,23 @@ impl ClaimSettings {
 #[inline(never)]
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ConfigError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let raw: T = serde_path_to_error::deserialize(&mut de).map_err(parse_error)?;
+    let raw = T::deserialize(&mut de).map_err(|e| parse_error(bytes, &e))?;
     de.end()
         .map_err(|_| ConfigError::new("", "trailing characters after the JSON object"))?;
     Ok(raw)
 }
 
-fn parse_error(e: serde_path_to_error::Error<serde_json::Error>) -> ConfigError {
-    let message = e.inner().to_string();
+fn parse_error(bytes: &[u8], e: &serde_json::Error) -> ConfigError {
+    let message = e.to_string();
     let message = message
         .split(" at line ")
         .next()
         .unwrap_or_default()
         .to_string();
-    ConfigError::new(e.path().to_string(), message)
+    // An externally tagged enum's variant is written as a key, but it is no field.
+    let key_is_field = !message.starts_with("unknown variant");
+    let path = json_path::at_line_column(bytes, e.line(), e.column(), key_is_field);
+    ConfigError::new(path, message)
 }
 
 fn key_source(
@@ -806,6 +809,7 @@ fn check_header_name(name: &str, path: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+mod json_path;
 pub mod plugin;
 
 #[cfg(test)]

@@ -79,6 +79,22 @@ fn errors_name_the_field_and_the_problem() {
             "mode: unknown variant `lenient`",
         ),
         (
+            with(base(), "/mode", json!("mode")),
+            "mode: unknown variant `mode`",
+        ),
+        (
+            with(
+                base(),
+                "/claimsToHeaders",
+                json!([{"claim": "sub", "header": "x-sub"}, {"claim": "email", "header": 7}]),
+            ),
+            "claimsToHeaders[1].header: invalid type: integer `7`",
+        ),
+        (
+            with(base(), "/jwks/timeoutMs", json!("soon")),
+            "jwks.timeoutMs: invalid type: string \"soon\"",
+        ),
+        (
             with(base(), "/jwks/timeoutMs", json!(5)),
             "jwks.timeoutMs: must be between 100 and 60000",
         ),

@@ -46,6 +46,7 @@ sys.path.insert(0, HERE)
 
 import render  # noqa: E402
 import tokens  # noqa: E402
+import workload  # noqa: E402
 
 ROOT = tokens.ROOT
 WASM_PATH = os.path.join(ROOT, "dist", "mcp_authn.wasm")
@@ -113,6 +114,26 @@ CASES = [
      "post_wasm_rules", "/mcp", "single", 200, None),
     ("mcp_trusted_32k", "MCP 2026-07-28 tools/call POST, 32 KiB argument, rules from the headers + buffer",
      "post_wasm_trusted", "/mcp", "single", 200, None),
+    ("mcp_legacy_nofilter", "MCP 2025-11-25 tools/call POST (no mirrored headers), buffer filter only",
+     "post_nofilter", "/mcp", None, 200, None),
+    ("mcp_legacy", "MCP 2025-11-25 tools/call POST, Wasm filter (cached token, the rules of mcp_trusted, decided "
+     "from the body) + buffer", "post_wasm_trusted", "/mcp", "single", 200, None),
+    ("mcp_notoken", "MCP 2026-07-28 tools/call POST without a token (401), Wasm filter (rules) + buffer",
+     "post_wasm_rules", "/mcp", None, 401, None),
+    ("list_json_nofilter", "tools/list, 50 tools in JSON, buffer filter only", "list_nofilter", "/mcp", None, 200,
+     None),
+    ("list_json", "tools/list, 50 tools in JSON, Wasm filter (cached token, list rules keep all 50) + buffer",
+     "list_wasm", "/mcp", "single", 200, None),
+    ("list_json_half", "tools/list, 50 tools in JSON, Wasm filter (cached token, list rules hide 25) + buffer",
+     "list_wasm_half", "/mcp", "single", 200, None),
+    ("list_json_scopes", "tools/list, 50 tools in JSON, Wasm filter (cached token, requiredScopes only: no rule, "
+     "hides delete_file) + buffer", "list_wasm_scopes", "/mcp", "single", 200, None),
+    ("list_sse_nofilter", "tools/list, 50 tools in one SSE event, buffer filter only", "list_nofilter",
+     render.SSE_PATH, None, 200, None),
+    ("list_sse", "tools/list, 50 tools in one SSE event, Wasm filter (list rules keep all 50) + buffer",
+     "list_wasm", render.SSE_PATH, "single", 200, None),
+    ("list_sse_half", "tools/list, 50 tools in one SSE event, Wasm filter (list rules hide 25) + buffer",
+     "list_wasm_half", render.SSE_PATH, "single", 200, None),
     ("servers_1", "Wasm filter, `servers` with 1 server, one RS256 token (cached)", "wasm_servers1", "/mcp",
      "single", 200, None),
     ("servers_10", "Wasm filter, `servers` with 10, the request selects the last (cached)", "wasm_servers10",
@@ -124,25 +145,27 @@ CASES = [
 ]
 CASE = {c[0]: c for c in CASES}
 
-# A 2026-07-28 tools/call as the `mcp` 2.x client sends it: the SEP-2243 headers mirror the body.
-MCP_BODY = json.dumps({
-    "jsonrpc": "2.0", "id": 1, "method": "tools/call",
-    "params": {"name": "echo", "arguments": {"message": "hello"},
-               "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}},
-}, separators=(",", ":"))
-MCP_HEADERS = {
-    "Content-Type": "application/json",
-    "Accept": "application/json, text/event-stream",
-    "MCP-Protocol-Version": "2026-07-28",
-    "Mcp-Method": "tools/call",
-    "Mcp-Name": "echo",
-}
-# The same call with a 32 KiB argument: what the filter copies and parses unless the headers decide.
-MCP_BODY_32K = MCP_BODY.replace('"hello"', '"' + "x" * 32 * 1024 + '"')
-# (method, extra headers, body) of the cases that are not a plain GET.
-REQUESTS = {cid: ("POST", MCP_HEADERS, MCP_BODY)
-            for cid in ("mcp_nofilter", "mcp_norules", "mcp_scopes", "mcp_rules", "mcp_trusted")}
-REQUESTS.update({cid: ("POST", MCP_HEADERS, MCP_BODY_32K) for cid in ("mcp_rules_32k", "mcp_trusted_32k")})
+# (method, extra headers, body) of the cases that are not a plain GET (bench/workload.py): a
+# 2026-07-28 tools/call as the `mcp` 2.x client sends it (the SEP-2243 headers mirror the body),
+# the same with a 32 KiB argument, a 2025-11-25 one (no mirrored headers), and a tools/list.
+CALL = ("POST", workload.CALL_HEADERS, workload.CALL_BODY)
+REQUESTS = {cid: CALL for cid in ("mcp_nofilter", "mcp_norules", "mcp_scopes", "mcp_rules", "mcp_trusted",
+                                  "mcp_notoken")}
+REQUESTS.update({cid: ("POST", workload.CALL_HEADERS, workload.CALL_BODY_32K)
+                 for cid in ("mcp_rules_32k", "mcp_trusted_32k")})
+REQUESTS.update({cid: ("POST", workload.LEGACY_CALL_HEADERS, workload.LEGACY_CALL_BODY)
+                 for cid in ("mcp_legacy_nofilter", "mcp_legacy")})
+LIST_CASES = ("list_json_nofilter", "list_json", "list_json_half", "list_json_scopes", "list_sse_nofilter", "list_sse",
+              "list_sse_half")
+REQUESTS.update({cid: ("POST", workload.LIST_HEADERS, workload.LIST_BODY) for cid in LIST_CASES})
+# The no-filter counterpart of each POST case (the same request to the buffer filter alone), for
+# the "÷ no-filter" column; GET cases divide by "nofilter".
+BASE = {cid: "mcp_nofilter" for cid in REQUESTS}
+BASE.update({"mcp_legacy": "mcp_legacy_nofilter", "mcp_legacy_nofilter": "mcp_legacy_nofilter",
+             "list_json_nofilter": "list_json_nofilter", "list_json": "list_json_nofilter",
+             "list_json_half": "list_json_nofilter", "list_json_scopes": "list_json_nofilter",
+             "list_sse_nofilter": "list_sse_nofilter",
+             "list_sse": "list_sse_nofilter", "list_sse_half": "list_sse_nofilter"})
 
 
 def request_of(cid):
@@ -192,6 +215,20 @@ RATIOS = [
      None),
     ("MCP 2026-07-28 tools/call, 32 KiB argument: rules from the headers ÷ rules with the body check",
      "mcp_trusted_32k", "mcp_rules_32k", None),
+    ("MCP 2025-11-25 tools/call: rules from the body ÷ no filter (buffer only)", "mcp_legacy",
+     "mcp_legacy_nofilter", None),
+    ("MCP tools/call, same rules and listener: 2025-11-25 from the body ÷ 2026-07-28 from the headers",
+     "mcp_legacy", "mcp_trusted", None),
+    ("tools/list, 50 tools, JSON: all kept ÷ no filter (buffer only)", "list_json", "list_json_nofilter", None),
+    ("tools/list, 50 tools, JSON: 25 hidden ÷ no filter (buffer only)", "list_json_half", "list_json_nofilter",
+     None),
+    ("tools/list, 50 tools, SSE: all kept ÷ no filter (buffer only)", "list_sse", "list_sse_nofilter", None),
+    ("tools/list, 50 tools, SSE: 25 hidden ÷ no filter (buffer only)", "list_sse_half", "list_sse_nofilter", None),
+    ("tools/list: 25 hidden ÷ all kept (JSON)", "list_json_half", "list_json", None),
+    ("tools/list: 25 hidden ÷ all kept (SSE)", "list_sse_half", "list_sse", None),
+    ("tools/list, JSON: two rules per item ÷ requiredScopes only (no rule)", "list_json", "list_json_scopes", None),
+    ("POST 401 (no token, connection: close) ÷ GET 401", "mcp_notoken", "wasm_notoken", None),
+    ("POST 401 (no token, connection: close) ÷ no filter POST (buffer only)", "mcp_notoken", "mcp_nofilter", None),
     ("servers: 1 server ÷ the single-server config", "servers_1", "wasm_cached", None),
     ("servers: 10 ÷ 1 (match)", "servers_10", "servers_1", None),
     ("servers: 100 ÷ 1 (match)", "servers_100", "servers_1", None),
@@ -226,14 +263,20 @@ def distinct_free_ports(n):
     return ports
 
 
-def http_get(port, path, headers=None, timeout=5, method="GET", body=None):
+def http_exchange(port, path, headers=None, timeout=5, method="GET", body=None):
+    """(status, response headers with lower-case names, body)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
-        return response.status, response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:
         conn.close()
+
+
+def http_get(port, path, headers=None, timeout=5, method="GET", body=None):
+    status, _, reply = http_exchange(port, path, headers, timeout, method, body)
+    return status, reply
 
 
 def kill_group(proc, timeout=5):
@@ -406,11 +449,16 @@ def preflight(envoy, single_token, pools):
         token = first_token(case, single_token, pools)
         method, extra, payload = request_of(cid)
         headers = dict(extra, **({"Authorization": f"Bearer {token}"} if token else {}))
-        status, body = http_get(envoy.ports[lst], path, headers, method=method, body=payload or None)
+        status, reply_headers, body = http_exchange(envoy.ports[lst], path, headers, method=method,
+                                                    body=payload or None)
         if status != expected:
             problems.append(f"{cid}: got {status}, expected {expected}: {body[:200]!r}")
-        if cid in REQUESTS and status == 200 and body:
+        if cid in REQUESTS and cid not in LIST_CASES and status == 200 and body:
             problems.append(f"{cid}: the POST did not reach the direct_response: {body[:200]!r}")
+        if cid in LIST_CASES:
+            problems += list_preflight(cid, lst, path, status, reply_headers, body)
+        if cid == "mcp_notoken":
+            problems += post_401_preflight(cid, reply_headers, body)
         if cid == "wasm_metadata" and tokens.RESOURCE.encode() not in body:
             problems.append(f"{cid}: metadata body lacks the resource: {body[:200]!r}")
         if token and lst not in render.NOOP_LISTENERS:  # the floors check nothing
@@ -418,7 +466,7 @@ def preflight(envoy, single_token, pools):
             status, _ = http_get(envoy.ports[lst], path, forged, method=method, body=payload or None)
             if status != 401:
                 problems.append(f"{cid}: forged signature got {status}, expected 401")
-        if cid in ("mcp_scopes", "mcp_rules", "mcp_trusted"):
+        if cid in ("mcp_scopes", "mcp_rules", "mcp_trusted", "mcp_legacy"):
             problems += mcp_preflight(cid, envoy.ports[lst], path, headers)
         if lst in render.SERVER_COUNTS:
             problems += servers_preflight(cid, lst, envoy.ports[lst], headers)
@@ -430,14 +478,70 @@ def mcp_preflight(cid, port, path, headers):
     """The mcpAuthorization listeners really decide: a denied tool (refused by the rules, or by the
     scope requirement: the bench token has no scopes) must not reach the direct_response (200 with
     an empty body). Nor must headers that disagree with the body, except under
-    trustServerHeaderValidation, where reaching it shows that the body was not read."""
+    trustServerHeaderValidation, where reaching it shows that the body was not read. A 2025-11-25
+    call is decided from its body even there: mirrored headers naming an allowed tool over a body
+    naming a denied one must not reach it."""
     problems = []
-    denied = MCP_BODY.replace('"echo"', '"delete_file"')
+    legacy = cid == "mcp_legacy"
+    denied = workload.tools_call("delete_file", protocol=workload.LEGACY_PROTOCOL if legacy else workload.PROTOCOL)
     trusted = cid == "mcp_trusted"
-    for what, name, reaches in (("denied tool", "delete_file", False), ("header/body mismatch", "echo", trusted)):
-        status, reply = http_get(port, path, dict(headers, **{"Mcp-Name": name}), method="POST", body=denied)
+    mirrored = {"Mcp-Method": "tools/call"} if legacy else {}
+    # What answers a refused call: the scope step-up, the rules' hide answer, or, for headers that
+    # disagree with a 2026-07-28 body, the -32020 mismatch.
+    denial = (403, b"insufficient_scope") if cid == "mcp_scopes" else (200, b"Unknown tool: delete_file")
+    mismatch = denial if legacy else (400, b"-32020")
+    for what, name, reaches, answer in (("denied tool", "delete_file", False, denial),
+                                        ("header/body mismatch", "echo", trusted, mismatch)):
+        extra = dict(headers, **mirrored, **{"Mcp-Name": name})
+        status, reply_headers, reply = http_exchange(port, path, extra, method="POST", body=denied)
         if (status == 200 and not reply) != reaches:
             problems.append(f"{cid}: {what} {'did not reach' if reaches else 'reached'} the upstream")
+        elif not reaches and (status != answer[0] or answer[1] not in reply + str(reply_headers).encode()):
+            problems.append(f"{cid}: {what}: expected {answer[0]} with {answer[1]!r}, got {status} {reply[:200]!r}")
+    return problems
+
+
+def list_preflight(cid, lst, path, status, headers, body):
+    """A tools/list answer holds what the case claims: 50 tools in order without the filter or with
+    rules that keep all, the 25 read-only ones (no writing tool) with rules that hide half, all but
+    `delete_file` (whose scope the token lacks) with requiredScopes only; in the
+    content type asked for (SSE: one `event: message`); marked `cacheScope: private` exactly when
+    the filter rewrote it; and the request's id."""
+    if status != 200:
+        return []  # reported by the caller
+    problems = []
+    sse = path == render.SSE_PATH
+    content_type = headers.get("content-type", "")
+    if not content_type.startswith("text/event-stream" if sse else "application/json"):
+        problems.append(f"{cid}: content-type {content_type!r}")
+    try:
+        message = workload.sse_data(body) if sse else json.loads(body)
+        result = message["result"]
+        names = [tool["name"] for tool in result["tools"]]
+    except (ValueError, KeyError, TypeError) as e:
+        return problems + [f"{cid}: not a tools/list result ({e!r}): {body[:200]!r}"]
+    if message.get("id") != workload.LIST_ID:
+        problems.append(f"{cid}: id {message.get('id')!r}, expected {workload.LIST_ID}")
+    want = {"list_wasm_half": workload.READ_TOOLS,
+            "list_wasm_scopes": [n for n in workload.TOOL_NAMES if n != "delete_file"]}.get(lst, workload.TOOL_NAMES)
+    if names != want:
+        problems.append(f"{cid}: {len(names)} tools, expected {len(want)}; missing "
+                        f"{sorted(set(want) - set(names))}, should be hidden {sorted(set(names) - set(want))}")
+    filtered = lst != "list_nofilter"
+    if (result.get("cacheScope") == "private") != filtered:
+        problems.append(f"{cid}: cacheScope {result.get('cacheScope')!r}: the answer was "
+                        f"{'not ' if filtered else ''}rewritten by a filter")
+    return problems
+
+
+def post_401_preflight(cid, headers, body):
+    """The POST without a token is answered by the filter's challenge, before its body is read,
+    so Envoy closes the connection (checked per run by counting connections)."""
+    problems = []
+    if "resource_metadata=" not in headers.get("www-authenticate", ""):
+        problems.append(f"{cid}: no challenge: {headers.get('www-authenticate')!r}")
+    if headers.get("connection", "").lower() != "close":
+        problems.append(f"{cid}: connection {headers.get('connection')!r}, expected close")
     return problems
 
 
@@ -537,6 +641,20 @@ def hostcall_lines(counts):
     return lines
 
 
+def connection_stats(envoy, listener_name):
+    """The listener's connections and requests so far (its HTTP connection manager's counters)."""
+    prefix = f"http.{listener_name}.downstream_"
+    stats = envoy.stats(f"^{re.escape(prefix)}(cx|rq)_total$")
+    return stats.get(prefix + "cx_total", 0), stats.get(prefix + "rq_total", 0)
+
+
+def conns_per_request(before, after):
+    """New downstream connections per request over a run: about wrk's connections ÷ requests when
+    they are kept alive, 1 when every response closes its connection."""
+    requests = after[1] - before[1]
+    return (after[0] - before[0]) / requests if requests > 0 else 0.0
+
+
 def run_concurrency(concurrency, log_dir, wasm_path, noop_path, single_token, pools, counted_path=None):
     print(f"\n=== Envoy --concurrency {concurrency} ===", flush=True)
     envoy = Envoy(concurrency, log_dir, wasm_path, noop_path, counted_path)
@@ -556,14 +674,16 @@ def run_concurrency(concurrency, log_dir, wasm_path, noop_path, single_token, po
             order = cases[k:] + cases[:k]
             for case in order:
                 token, token_file = case_inputs(case, single_token, pools)
+                before = connection_stats(envoy, case[2])
                 r = load(envoy.ports[case[2]], case[3], token, token_file, DURATION, request_of(case[0]))
+                r["conns_per_request"] = conns_per_request(before, connection_stats(envoy, case[2]))
                 runs[case[0]].append(r)
                 issues = check(case, r)
                 if issues:
                     problems.append(f"c{concurrency} round {rnd + 1} {case[0]}: {', '.join(issues)}")
                 print(f"  c{concurrency} r{rnd + 1} {case[0]:<20} {r['rps']:>9.0f} rps  p50 {r['p50_us'] / 1000:6.2f} ms"
-                      f"  p99 {r['p99_us'] / 1000:6.2f} ms{'  !! ' + ', '.join(issues) if issues else ''}",
-                      flush=True)
+                      f"  p99 {r['p99_us'] / 1000:6.2f} ms  {r['conns_per_request']:.3f} conn/req"
+                      f"{'  !! ' + ', '.join(issues) if issues else ''}", flush=True)
         hostcalls = count_hostcalls(envoy, single_token, pools) if counted_path and counting() else None
         stats = {k: v for k, v in envoy.stats("wasmcustom|jwt_authn|worker_[0-9]+.downstream_cx_total").items()
                  if not k.startswith(HOSTCALL_PREFIX)}
@@ -585,6 +705,7 @@ def summarize(runs):
             "rps_max": max(r["rps"] for r in rs),
             "p50_ms": statistics.median(r["p50_us"] for r in rs) / 1000,
             "p99_ms": statistics.median(r["p99_us"] for r in rs) / 1000,
+            "conns_per_request": statistics.median(r.get("conns_per_request", 0.0) for r in rs),
             "rounds": len(rs),
         }
     return out
@@ -658,18 +779,19 @@ def fmt_ratio(x):
 
 
 def table_lines(summary):
-    lines = ["| Case | rps (median) | rps min–max | p50 ms | p99 ms | ÷ no-filter | ÷ native |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| Case | rps (median) | rps min–max | p50 ms | p99 ms | ÷ no-filter | ÷ native | new conns/request |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for cid, label, _, _, _, expected, native in CASES:
         s = summary.get(cid)
         if not s:
-            lines.append(f"| {label} | skipped | | | | | |")
+            lines.append(f"| {label} | skipped | | | | | | |")
             continue
-        base = "mcp_nofilter" if cid in REQUESTS else "nofilter"  # a POST against the POST floor
+        base = BASE.get(cid, "nofilter")  # a POST against the same POST to the buffer filter alone
         vs_nofilter = ratio(summary, cid, base) if cid != base else None
         vs_native = ratio(summary, cid, native) if native else None
         lines.append(f"| {label} | {s['rps']:,.0f} | {s['rps_min']:,.0f}–{s['rps_max']:,.0f} | {s['p50_ms']:.2f} "
-                     f"| {s['p99_ms']:.2f} | {fmt_ratio(vs_nofilter)} | {fmt_ratio(vs_native)} |")
+                     f"| {s['p99_ms']:.2f} | {fmt_ratio(vs_nofilter)} | {fmt_ratio(vs_native)} "
+                     f"| {s.get('conns_per_request', 0.0):.4f} |")
     return lines
 
 
@@ -713,11 +835,22 @@ def mcp_cost_lines(summary):
         ("the body check the opt-in saves (rules with the body check over rules from the headers)",
          "mcp_rules", "mcp_trusted"),
         ("the same with a 32 KiB argument", "mcp_rules_32k", "mcp_trusted_32k"),
+        ("a 2025-11-25 call with the same rules, decided from the body (over buffer only)", "mcp_legacy",
+         "mcp_legacy_nofilter"),
+        ("the same, over the 2026-07-28 call decided from the headers", "mcp_legacy", "mcp_trusted"),
+        ("POST without a token, 401 and a new connection (over the GET 401)", "mcp_notoken", "wasm_notoken"),
+        ("tools/list, 50 tools, JSON, two rules keep all (over buffer only)", "list_json", "list_json_nofilter"),
+        ("tools/list, 50 tools, JSON, two rules hide 25 (over buffer only)", "list_json_half", "list_json_nofilter"),
+        ("tools/list, 50 tools, JSON, requiredScopes only (over buffer only)", "list_json_scopes",
+         "list_json_nofilter"),
+        ("tools/list, 50 tools, SSE, two rules keep all (over buffer only)", "list_sse", "list_sse_nofilter"),
+        ("tools/list, 50 tools, SSE, two rules hide 25 (over buffer only)", "list_sse_half", "list_sse_nofilter"),
     ]
     lines = ["| MCP POST path | µs/request |", "|---|---:|"]
     for label, cid, base in rows:
         cost = added_cost_us(summary, cid, base)
-        lines.append(f"| {label} | {'–' if cost is None else f'{cost:,.1f}'} |")
+        if cost is not None:
+            lines.append(f"| {label} | {cost:,.1f} |")
     return lines
 
 
@@ -790,7 +923,7 @@ def markdown(info, results, settings, load_before, load_after, busy):
         f"`GET {METADATA_PATH}`, answered by the filter.",
         "- **MCP 2026-07-28 `tools/call`**: a `POST /mcp` with `MCP-Protocol-Version: 2026-07-28`, "
         "`Mcp-Method: tools/call`, `Mcp-Name: echo` and the matching JSON-RPC body "
-        f"({len(MCP_BODY)} bytes), one cached RS256 token. Every POST listener ends in "
+        f"({len(workload.CALL_BODY)} bytes), one cached RS256 token. Every POST listener ends in "
         "`envoy.filters.http.buffer` (what the README asks for under `mcpAuthorization`), so each reads the "
         "whole body before the `direct_response`: buffer only; the filter with its default config; the "
         "filter with only a `requiredScopes` entry for another tool (the body is read and checked against "
@@ -798,7 +931,27 @@ def markdown(info, results, settings, load_before, load_after, busy):
         "(the first allows `echo`); the same rules with `trustServerHeaderValidation` (decided from the "
         "headers, the body never read by the filter; the buffer filter still reads it); the last two again "
         "with a 32 KiB `message` argument. The "
-        "÷ no-filter column of these rows divides by the buffer-only POST.",
+        "÷ no-filter column of these rows divides by the buffer-only POST of the same request.",
+        "- **MCP 2025-11-25 `tools/call`**: the same call as a 2025-11-25 client sends it "
+        f"(`MCP-Protocol-Version: 2025-11-25`, no `Mcp-Method`/`Mcp-Name`, {len(workload.LEGACY_CALL_BODY)} "
+        "bytes), to the buffer alone and to the `trustServerHeaderValidation` listener, which must decide it "
+        "from the body (the preflight checks that mirrored headers naming `echo` over a body naming a denied "
+        "tool get the hide answer there).",
+        "- **POST without a token**: the 2026-07-28 `tools/call` with no `Authorization`, to the rules "
+        "listener. The filter answers 401 at the headers, before the body is read, so Envoy adds "
+        "`connection: close` and wrk opens a new connection for the next request; the \"new conns/request\" "
+        "column (the listener's `downstream_cx_total` delta ÷ its `downstream_rq_total` delta over each run) "
+        "shows it. wrk's latency starts when the request is written, so p50/p99 leave the reconnect out; "
+        "rps includes it.",
+        f"- **`tools/list`**: a 2026-07-28 `tools/list` POST ({len(workload.LIST_BODY)} bytes) answered by a "
+        f"`direct_response` with {len(workload.TOOLS)} tool definitions (name, title, description, input "
+        f"schema, annotations; {len(workload.LIST_RESULT):,} bytes) as `application/json`, or as one "
+        "`event: message` of `text/event-stream`; to the buffer alone, and to the filter with two list "
+        "rules that keep all 50 tools, or that hide the 25 writing ones (the same shape: the first rule "
+        "allows the read-only names, the second everything for a token with `iss`, or only for one with "
+        "the scope `tools:write`, which the bench token lacks), or with a `requiredScopes` entry only (no "
+        "rule; every item is looked up, and `delete_file` is hidden: it needs `files:delete`). The preflight checks the count, the order, that no hidden "
+        "name is left, the id and that the filter marked the result `cacheScope: private`.",
         "",
     ]
     try:
@@ -829,9 +982,10 @@ def markdown(info, results, settings, load_before, load_after, busy):
                       "worker serves everything at `--concurrency 1`, so this approximates the filter's cost "
                       "per request, inflated by CPU contention):", ""]
             lines += cost_lines(res["summary"])
-            if "mcp_rules" in res["summary"]:
-                lines += ["", "The MCP 2026-07-28 `tools/call` POST (worker time added per request, as above):", ""]
-                lines += mcp_cost_lines(res["summary"])
+            mcp_costs = mcp_cost_lines(res["summary"])
+            if len(mcp_costs) > 2:
+                lines += ["", "The MCP POSTs (worker time added per request, as above):", ""]
+                lines += mcp_costs
         wasm_stats = {k.replace("wasmcustom.", ""): v for k, v in res["stats"].items()
                       if k.startswith("wasmcustom.") and v}
         if wasm_stats:

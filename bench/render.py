@@ -22,6 +22,14 @@ under mcpAuthorization), so every one of them reads the whole body before the di
   post_wasm_rules this filter with MCP_AUTHORIZATION (the README's demo rules), then the buffer filter
   post_wasm_trusted the same rules with trustServerHeaderValidation (the filter decides the call from
                   its headers and never reads the body), then the buffer filter
+The tools/list listeners (each with the buffer filter too) answer with the JSON-RPC result of
+50 tools (bench/workload.py), as application/json, or under /mcp/sse as one text/event-stream event:
+  list_nofilter   the buffer filter only
+  list_wasm       this filter with list rules that allow every tool (the list is still filtered:
+                  every item goes through the rules, and the result is marked private), then buffer
+  list_wasm_half  the same rules' shape hiding the 25 writing tools, then buffer
+  list_wasm_scopes this filter with MCP_SCOPES_ONLY (no rules: each item only looked up in
+                  requiredScopes, which hide delete_file), then buffer
 Without the buffer filter the direct_response would answer at the headers, before the body: that
 measures Envoy's early response, not a proxy in front of a server that reads the body.
 The many-servers listeners (issue 17) run this filter with a `servers` config of N servers, all
@@ -35,13 +43,18 @@ walks the whole list:
 import json
 
 import tokens
+import workload
 
 LISTENERS = ("nofilter", "native_cache", "native_nocache", "wasm", "wasm_nocache", "wasm_noop", "wasm_hostcalls",
              "post_nofilter", "post_wasm", "post_wasm_scopes", "post_wasm_rules", "post_wasm_trusted",
+             "list_nofilter", "list_wasm", "list_wasm_half", "list_wasm_scopes",
              "wasm_servers1", "wasm_servers10", "wasm_servers100", "wasm_routemeta100", "counted", "counted_nocache")
 # Servers in each many-servers listener, and the one the bench request selects.
 SERVER_COUNTS = {"wasm_servers1": 1, "wasm_servers10": 10, "wasm_servers100": 100, "wasm_routemeta100": 100}
 ROUTE_METADATA = ("wasm_routemeta100",)
+# The tools/list listeners, and the path whose answer is SSE (every other path gets JSON).
+LIST_LISTENERS = ("list_nofilter", "list_wasm", "list_wasm_half", "list_wasm_scopes")
+SSE_PATH = "/mcp/sse"
 # Listeners that run bench/noop-filter, left out when its module path is not given.
 NOOP_LISTENERS = ("wasm_noop", "wasm_hostcalls")
 # Listeners that run the hostcall-counting module, left out when its path is not given.
@@ -195,6 +208,14 @@ def filters_for(name, wasm_path, noop_path=None, counted_path=None):
     if name == "post_wasm_trusted":
         config = wasm_plugin_config(mcp_authorization=MCP_TRUSTED)
         return [wasm_filter(wasm_path, "bench_post_wasm_trusted", config), _buffer()]
+    if name == "list_nofilter":
+        return [_buffer()]
+    if name in ("list_wasm", "list_wasm_half"):
+        rules = workload.list_rules(tokens.ISSUER, hide_writes=name == "list_wasm_half")
+        return [wasm_filter(wasm_path, f"bench_{name}", wasm_plugin_config(mcp_authorization=rules)), _buffer()]
+    if name == "list_wasm_scopes":
+        config = wasm_plugin_config(mcp_authorization=MCP_SCOPES_ONLY)
+        return [wasm_filter(wasm_path, f"bench_{name}", config), _buffer()]
     if name in SERVER_COUNTS:
         config = servers_plugin_config(SERVER_COUNTS[name], route_metadata=name in ROUTE_METADATA)
         return [wasm_filter(wasm_path, f"bench_{name}", config)]
@@ -209,12 +230,25 @@ def filters_for(name, wasm_path, noop_path=None, counted_path=None):
     raise ValueError(name)
 
 
-def route(name):
-    """Every path to a direct_response 200; the route-metadata listeners name their server."""
+def _list_route(prefix, content_type, body):
+    return {
+        "match": {"prefix": prefix},
+        "direct_response": {"status": 200, "body": {"inline_string": body}},
+        "response_headers_to_add": [{"header": {"key": "content-type", "value": content_type},
+                                     "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}],
+    }
+
+
+def routes(name):
+    """Every path to a direct_response 200 (empty but for the list listeners' tools/list answer);
+    the route-metadata listeners name their server."""
+    if name in LIST_LISTENERS:
+        return [_list_route(SSE_PATH, "text/event-stream", workload.LIST_SSE),
+                _list_route("/", "application/json", workload.LIST_RESULT)]
     entry = {"match": {"prefix": "/"}, "direct_response": {"status": 200}}
     if name in ROUTE_METADATA:
         entry["metadata"] = {"filter_metadata": {"mcp_authn": {"server": last_server_name(SERVER_COUNTS[name])}}}
-    return entry
+    return [entry]
 
 
 def listener(name, port, wasm_path, noop_path=None, counted_path=None):
@@ -222,11 +256,13 @@ def listener(name, port, wasm_path, noop_path=None, counted_path=None):
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": name,
         "route_config": {
+            # Envoy's default bound on a direct_response body is 4 KiB; the tools/list answer is ~23 KiB.
+            "max_direct_response_body_size_bytes": 65536,
             "virtual_hosts": [
                 {
                     "name": name,
                     "domains": ["*"],
-                    "routes": [route(name)],
+                    "routes": routes(name),
                 }
             ]
         },

@@ -120,6 +120,8 @@ CASES = [
      "from the body) + buffer", "post_wasm_trusted", "/mcp", "single", 200, None),
     ("mcp_notoken", "MCP 2026-07-28 tools/call POST without a token (401), Wasm filter (rules) + buffer",
      "post_wasm_rules", "/mcp", None, 401, None),
+    ("native_notoken_post", "Native jwt_authn, the same POST without a token (401)", "native_cache", "/mcp", None,
+     401, None),
     ("list_json_nofilter", "tools/list, 50 tools in JSON, buffer filter only", "list_nofilter", "/mcp", None, 200,
      None),
     ("list_json", "tools/list, 50 tools in JSON, Wasm filter (cached token, list rules keep all 50) + buffer",
@@ -150,7 +152,7 @@ CASE = {c[0]: c for c in CASES}
 # the same with a 32 KiB argument, a 2025-11-25 one (no mirrored headers), and a tools/list.
 CALL = ("POST", workload.CALL_HEADERS, workload.CALL_BODY)
 REQUESTS = {cid: CALL for cid in ("mcp_nofilter", "mcp_norules", "mcp_scopes", "mcp_rules", "mcp_trusted",
-                                  "mcp_notoken")}
+                                  "mcp_notoken", "native_notoken_post")}
 REQUESTS.update({cid: ("POST", workload.CALL_HEADERS, workload.CALL_BODY_32K)
                  for cid in ("mcp_rules_32k", "mcp_trusted_32k")})
 REQUESTS.update({cid: ("POST", workload.LEGACY_CALL_HEADERS, workload.LEGACY_CALL_BODY)
@@ -229,6 +231,7 @@ RATIOS = [
     ("tools/list, JSON: two rules per item ÷ requiredScopes only (no rule)", "list_json", "list_json_scopes", None),
     ("POST 401 (no token, connection: close) ÷ GET 401", "mcp_notoken", "wasm_notoken", None),
     ("POST 401 (no token, connection: close) ÷ no filter POST (buffer only)", "mcp_notoken", "mcp_nofilter", None),
+    ("(ref) native jwt_authn: POST 401 ÷ GET 401", "native_notoken_post", "native_notoken", None),
     ("servers: 1 server ÷ the single-server config", "servers_1", "wasm_cached", None),
     ("servers: 10 ÷ 1 (match)", "servers_10", "servers_1", None),
     ("servers: 100 ÷ 1 (match)", "servers_100", "servers_1", None),
@@ -457,7 +460,7 @@ def preflight(envoy, single_token, pools):
             problems.append(f"{cid}: the POST did not reach the direct_response: {body[:200]!r}")
         if cid in LIST_CASES:
             problems += list_preflight(cid, lst, path, status, reply_headers, body)
-        if cid == "mcp_notoken":
+        if cid in ("mcp_notoken", "native_notoken_post"):
             problems += post_401_preflight(cid, reply_headers, body)
         if cid == "wasm_metadata" and tokens.RESOURCE.encode() not in body:
             problems.append(f"{cid}: metadata body lacks the resource: {body[:200]!r}")
@@ -535,10 +538,12 @@ def list_preflight(cid, lst, path, status, headers, body):
 
 
 def post_401_preflight(cid, headers, body):
-    """The POST without a token is answered by the filter's challenge, before its body is read,
-    so Envoy closes the connection (checked per run by counting connections)."""
+    """The POST without a token is answered by the challenge, before its body is read, so Envoy
+    closes the connection (checked per run by counting connections); jwt_authn's challenge is a
+    plain `Bearer`, the filter's names its metadata."""
     problems = []
-    if "resource_metadata=" not in headers.get("www-authenticate", ""):
+    challenge = "Bearer" if cid.startswith("native") else "resource_metadata="
+    if challenge not in headers.get("www-authenticate", ""):
         problems.append(f"{cid}: no challenge: {headers.get('www-authenticate')!r}")
     if headers.get("connection", "").lower() != "close":
         problems.append(f"{cid}: connection {headers.get('connection')!r}, expected close")
@@ -839,6 +844,7 @@ def mcp_cost_lines(summary):
          "mcp_legacy_nofilter"),
         ("the same, over the 2026-07-28 call decided from the headers", "mcp_legacy", "mcp_trusted"),
         ("POST without a token, 401 and a new connection (over the GET 401)", "mcp_notoken", "wasm_notoken"),
+        ("the same for native jwt_authn (POST 401 over GET 401)", "native_notoken_post", "native_notoken"),
         ("tools/list, 50 tools, JSON, two rules keep all (over buffer only)", "list_json", "list_json_nofilter"),
         ("tools/list, 50 tools, JSON, two rules hide 25 (over buffer only)", "list_json_half", "list_json_nofilter"),
         ("tools/list, 50 tools, JSON, requiredScopes only (over buffer only)", "list_json_scopes",
@@ -942,7 +948,8 @@ def markdown(info, results, settings, load_before, load_after, busy):
         "`connection: close` and wrk opens a new connection for the next request; the \"new conns/request\" "
         "column (the listener's `downstream_cx_total` delta ÷ its `downstream_rq_total` delta over each run) "
         "shows it. wrk's latency starts when the request is written, so p50/p99 leave the reconnect out; "
-        "rps includes it.",
+        "rps includes it. Native jwt_authn gets the same POST for comparison: Envoy closes for any filter "
+        "that answers before the request's body has arrived.",
         f"- **`tools/list`**: a 2026-07-28 `tools/list` POST ({len(workload.LIST_BODY)} bytes) answered by a "
         f"`direct_response` with {len(workload.TOOLS)} tool definitions (name, title, description, input "
         f"schema, annotations; {len(workload.LIST_RESULT):,} bytes) as `application/json`, or as one "

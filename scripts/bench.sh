@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Throughput/latency benchmark of the filter against no filter and Envoy's native jwt_authn, all in
 # one Envoy (V8 runtime, loopback, free ports), at --concurrency 1 and 2. Prints a table and the
-# ratios of issue 8, and writes bench/RESULTS.md (quick mode: target/bench/RESULTS.quick.md).
+# target ratios of issue 18, and writes bench/RESULTS.md (quick mode: target/bench/RESULTS.quick.md).
 #
 # Usage: scripts/bench.sh                 full run (3 interleaved rounds x 4 s per case; under 6 min)
 #        BENCH_QUICK=1 scripts/bench.sh   smoke run (1 round x 2 s per case; about 1 min)

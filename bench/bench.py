@@ -119,7 +119,7 @@ CASES = [
     ("mcp_legacy", "MCP 2025-11-25 tools/call POST, Wasm filter (cached token, the rules of mcp_trusted, decided "
      "from the body) + buffer", "post_wasm_trusted", "/mcp", "single", 200, None),
     ("mcp_notoken", "MCP 2026-07-28 tools/call POST without a token (401), Wasm filter (rules) + buffer",
-     "post_wasm_rules", "/mcp", None, 401, None),
+     "post_wasm_rules", "/mcp", None, 401, "native_notoken_post"),
     ("native_notoken_post", "Native jwt_authn, the same POST without a token (401)", "native_cache", "/mcp", None,
      401, None),
     ("list_json_nofilter", "tools/list, 50 tools in JSON, buffer filter only", "list_nofilter", "/mcp", None, 200,

@@ -1,7 +1,7 @@
 """Benchmark driver (run by scripts/bench.sh): one Envoy with every setup, interleaved wrk rounds.
 
 For each Envoy --concurrency in BENCH_CONCURRENCY, it starts one Envoy (V8 runtime, loopback only,
-free ports) with five listeners (see render.py), checks every case answers what it should, then
+free ports) with one listener per setup (see render.py), checks every case answers what it should, then
 runs `rounds` rounds; each round runs every case once for `duration` seconds, in a rotated order,
 so slow drift of the machine spreads over all cases. It reports the median over rounds of rps,
 p50 and p99, and the target ratios from issue 18, and writes a Markdown report.

@@ -3,7 +3,7 @@
 # one Envoy (V8 runtime, loopback, free ports), at --concurrency 1 and 2. Prints a table and the
 # target ratios of issue 18, and writes bench/RESULTS.md (quick mode: target/bench/RESULTS.quick.md).
 #
-# Usage: scripts/bench.sh                 full run (3 interleaved rounds x 4 s per case; under 6 min)
+# Usage: scripts/bench.sh                 full run (3 interleaved rounds x 4 s per case; about 18 min)
 #        BENCH_QUICK=1 scripts/bench.sh   smoke run (1 round x 2 s per case; about 1 min)
 # More knobs (rounds, duration, concurrency, pool size, output path) are listed in bench/bench.py.
 # BENCH_NO_BUILD=1 benchmarks the existing dist/mcp_authn.wasm instead of running scripts/build.sh.

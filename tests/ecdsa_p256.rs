@@ -203,3 +203,54 @@ fn out_of_range_and_malformed_signatures_are_refused() {
 fn hex32(hex: &str) -> [u8; 32] {
     std::array::from_fn(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
 }
+
+/// Keys at the edges of the scalar range (d = 1, 2, 3, n-1, n-2: Q = ±G, ±2G, 3G, whose tables
+/// meet G's) and random ones, with signatures whose digest is crafted as e = ±r·d: then
+/// u1·G = ±u2·Q, so the sum goes through the doubling case (a valid signature) or cancels to
+/// infinity (always refused). Field values that are zero in several representations (0, p, 2p
+/// in the 29-bit Montgomery form) arise there; both verifiers must agree on every case.
+#[test]
+fn agrees_with_p256_on_edge_keys_and_crafted_digests() {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    use p256::elliptic_curve::ops::Reduce;
+    use p256::elliptic_curve::point::AffineCoordinates;
+    use p256::{FieldBytes, ProjectivePoint, Scalar, U256};
+
+    let reduce = |bytes: &[u8; 32]| -> Scalar {
+        <Scalar as Reduce<U256>>::reduce_bytes(&FieldBytes::from(*bytes))
+    };
+    let mut rng = Rng(0x0ed9_e5ca_1a25_0001);
+    let mut scalars: Vec<Scalar> = [1u64, 2, 3]
+        .iter()
+        .map(|&k| Scalar::from(k))
+        .chain([-Scalar::ONE, -Scalar::from(2u64)])
+        .collect();
+    scalars.extend((0..10).map(|_| reduce(&rng.bytes())));
+    for d in scalars {
+        let signing = SigningKey::from_bytes(&d.to_bytes()).unwrap();
+        let reference = *signing.verifying_key();
+        let key = fast_key(&reference);
+        let message: [u8; 32] = rng.bytes();
+        let signature: Signature = signing.sign(&message);
+        assert!(agree(&reference, &key, &message, &signature.to_bytes()));
+        for _ in 0..4 {
+            let k = reduce(&rng.bytes());
+            let big_r: [u8; 32] = (ProjectivePoint::GENERATOR * k).to_affine().x().into();
+            let r = reduce(&big_r);
+            let rd = r * d;
+            // e = r·d, s = 2rd/k: valid, through the doubling case. e = -r·d: cancels.
+            let cases = [
+                (rd, rd.double() * k.invert().unwrap(), true),
+                (-rd, reduce(&rng.bytes()), false),
+            ];
+            for (e, s, valid) in cases {
+                let digest: [u8; 32] = e.to_bytes().into();
+                let bytes = [r.to_bytes(), s.to_bytes()].concat();
+                let expected = Signature::from_slice(&bytes)
+                    .is_ok_and(|sig| reference.verify_prehash(&digest, &sig).is_ok());
+                assert_eq!(expected, valid);
+                assert_eq!(key.verify_prehash(&digest, &bytes), expected, "d = {d:?}");
+            }
+        }
+    }
+}

@@ -123,9 +123,11 @@ const NAF_LEN: usize = PIECE_BITS + 1;
 /// process, for about 32 additions.
 const G_WINDOW: u32 = 8;
 const G_TABLE_LEN: usize = 1 << (G_WINDOW - 2);
-/// w-NAF width for the pieces of `u2`: tables of 8 multiples per key, about 46 additions.
-/// With 32 doublings, a verification costs about 1,100 field multiplications.
-const Q_WINDOW: u32 = 5;
+/// w-NAF width for the pieces of `u2`: tables of 32 multiples per key (18 KiB), about 34
+/// additions. Width 5 (4.5 KiB) took about 44, width 6 (9 KiB) about 38: in V8, u1·G + u2·Q
+/// took 50.2, 48.4 and 46.5 µs with widths 5, 6 and 7, and a key's tables 0.13, 0.17 and
+/// 0.25 ms. With 32 doublings, a verification costs about 900 field multiplications.
+const Q_WINDOW: u32 = 7;
 const Q_TABLE_LEN: usize = 1 << (Q_WINDOW - 2);
 
 /// Big-endian bytes to limbs.
@@ -549,9 +551,9 @@ fn digest_scalar(digest: &[u8; 32]) -> Limbs {
 }
 
 /// A P-256 public key `Q` as the verifier uses it: the point, checked at load, and the odd
-/// multiples `P, 3P, ..., 15P` of `P = 2^(32 j) Q` for `j < 8` in affine form (4.5 KiB, boxed
+/// multiples `P, 3P, ..., 63P` of `P = 2^(32 j) Q` for `j < 8` in affine form (18 KiB, boxed
 /// to keep the key small to move). The multiples are built by the first verification with the
-/// key (about 0.6 ms in V8), so a JWKS of many keys parses quickly and only signing keys pay.
+/// key (about 0.25 ms in V8), so a JWKS of many keys parses quickly and only signing keys pay.
 #[derive(Debug, Clone)]
 pub struct P256Key {
     point: Affine,

@@ -6,8 +6,9 @@
 pub mod core;
 
 // Signing is for tests and the checker, never in the filter; debug wasm32 builds keep it so
-// that the verifier tests (and the checker binary they build) also run on wasm32.
-#[cfg(any(not(target_arch = "wasm32"), debug_assertions))]
+// that the verifier tests (and the checker binary they build) also run on wasm32, and the
+// `sign` feature for the V8 timing of `examples/verify_cost`.
+#[cfg(any(not(target_arch = "wasm32"), debug_assertions, feature = "sign"))]
 pub mod sign;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,6 +1,8 @@
 //! The RSA verifier against the reference crate on the same inputs:
 //! - mode 0: `MontgomeryKey::public_op` against `BigUint::modpow` on an arbitrary odd modulus
-//!   of 2 to 520 bytes and an arbitrary signature (below the modulus or not);
+//!   and an arbitrary signature (below the modulus or not): of 256 bytes (the fixed-size path)
+//!   when the length's high bit is set, else of 2 to 520 bytes (the general path, and the
+//!   fixed one at 256);
 //! - mode 1: a PKCS#1 v1.5 signature by a fixture key over one of a fixed set of messages,
 //!   then mutated, and checked either over its own message or over a fuzzer-chosen one (which
 //!   both sides must refuse unless it is the same bytes), with the filter's RS* decision
@@ -105,7 +107,11 @@ fn public_op(data: &[u8]) {
     let Some((&[hi, lo], rest)) = data.split_first_chunk::<2>().map(|(a, b)| (a, b)) else {
         return;
     };
-    let len = (usize::from(hi) << 8 | usize::from(lo)) % 519 + 2;
+    let len = if hi & 0x80 != 0 {
+        256
+    } else {
+        (usize::from(hi) << 8 | usize::from(lo)) % 519 + 2
+    };
     if rest.len() < 2 * len {
         return;
     }

@@ -1,8 +1,11 @@
 //! RS256/384/512 verification with a public-key operation built for wasm32: Montgomery
-//! multiplication on 32-bit limbs with 64-bit products (native i64 ops in wasm), and the
-//! exponent 65537 as 16 squarings and one multiplication. The general-purpose bignum in `rsa`
-//! allocates per operation and is several times slower in V8. Plugged into jwt-compact as an
-//! `Algorithm`, so the verification flow stays the same; keys with another exponent use `rsa`.
+//! multiplication with 64-bit products (native i64 ops in wasm), and the exponent 65537 as
+//! 16 squarings and one multiplication by the plain signature, which also leaves Montgomery
+//! form. 2048-bit moduli, nearly every JWKS key, take the fixed-size path of [`fixed`]
+//! (28-bit limbs, product scanning, a dedicated squaring); other sizes take [`General`]
+//! (32-bit limbs, CIOS). The general-purpose bignum in `rsa` allocates per operation and is
+//! several times slower in V8. Plugged into jwt-compact as an `Algorithm`, so the
+//! verification flow stays the same; keys with another exponent use `rsa`.
 //!
 //! Indexing and arithmetic here are on fixed-length limb vectors built at key load; the
 //! bounds are argued where they matter, and the module is checked against `rsa` and the
@@ -16,20 +19,24 @@ use jwt_compact::{Algorithm, AlgorithmSignature};
 use rsa::BigUint;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
+mod fixed;
+
 /// The only public exponent the fast path handles; it covers virtually every JWKS.
 const F4: u32 = 65_537;
 
-/// An RSA public key in Montgomery form.
+/// An RSA public key in Montgomery form: 2048-bit moduli in the fixed-size form of
+/// [`fixed`], every other size in 32-bit limbs ([`General`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MontgomeryKey {
-    /// Modulus, little-endian 32-bit limbs.
-    n: Vec<u32>,
-    /// `-n^-1 mod 2^32`.
-    n0_inv: u32,
-    /// `R^2 mod n`, with `R = 2^(32 * limbs)`: converts into Montgomery form.
-    r2: Vec<u32>,
+    form: Form,
     /// Modulus length in bytes (the signature length).
     size: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Form {
+    Fixed(Box<fixed::Fixed>),
+    General(General),
 }
 
 impl MontgomeryKey {
@@ -38,6 +45,41 @@ impl MontgomeryKey {
         if *e != BigUint::from(F4) || n.bits() < 2 {
             return None;
         }
+        let size = n.bits().div_ceil(8);
+        let form = if size == fixed::BYTES {
+            Form::Fixed(Box::new(fixed::Fixed::new(n)?))
+        } else {
+            Form::General(General::new(n)?)
+        };
+        Some(Self { form, size })
+    }
+
+    /// `signature^65537 mod n` as big-endian bytes of the modulus length; `None` when the
+    /// signature is not exactly that long or not below the modulus.
+    pub fn public_op(&self, signature: &[u8]) -> Option<Vec<u8>> {
+        if signature.len() != self.size {
+            return None;
+        }
+        match &self.form {
+            Form::Fixed(fixed) => fixed.public_op(signature),
+            Form::General(general) => general.public_op(signature, self.size),
+        }
+    }
+}
+
+/// Any odd modulus, in little-endian 32-bit limbs, multiplied by CIOS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct General {
+    /// Modulus, little-endian 32-bit limbs.
+    n: Vec<u32>,
+    /// `-n^-1 mod 2^32`.
+    n0_inv: u32,
+    /// `R^2 mod n`, with `R = 2^(32 * limbs)`: converts into Montgomery form.
+    r2: Vec<u32>,
+}
+
+impl General {
+    fn new(n: &BigUint) -> Option<Self> {
         let n_limbs = limbs(&n.to_bytes_be());
         let n0 = *n_limbs.first()?;
         if n0 & 1 == 0 {
@@ -56,37 +98,30 @@ impl MontgomeryKey {
             n: n_limbs,
             n0_inv: inv.wrapping_neg(),
             r2: r2_limbs,
-            size: n.bits().div_ceil(8),
         })
     }
 
-    /// `signature^65537 mod n` as big-endian bytes of the modulus length; `None` when the
-    /// signature is not exactly that long or not below the modulus.
-    pub fn public_op(&self, signature: &[u8]) -> Option<Vec<u8>> {
-        if signature.len() != self.size {
-            return None;
-        }
+    /// [`MontgomeryKey::public_op`] for a signature of `size` bytes.
+    fn public_op(&self, signature: &[u8], size: usize) -> Option<Vec<u8>> {
         let k = self.n.len();
         let mut s = limbs(signature);
         s.resize(k, 0);
         if !less_than(&s, &self.n) {
             return None;
         }
-        let s_mont = self.mul(&s, &self.r2);
-        let mut x = s_mont.clone();
+        // s·R, squared 16 times: s^65536·R; times the plain s and R^-1: s^65537, out of
+        // Montgomery form without a conversion of its own.
+        let mut x = self.mul(&s, &self.r2);
         for _ in 0..16 {
             x = self.mul(&x, &x);
         }
-        x = self.mul(&x, &s_mont);
-        let mut one = vec![0u32; k];
-        one[0] = 1;
-        let result = self.mul(&x, &one);
+        let result = self.mul(&x, &s);
         let mut out = Vec::with_capacity(k * 4);
         for limb in result.iter().rev() {
             out.extend_from_slice(&limb.to_be_bytes());
         }
         // Drop the leading zero bytes beyond the modulus length.
-        Some(out.split_off(out.len() - self.size))
+        Some(out.split_off(out.len() - size))
     }
 
     /// Montgomery product `a * b * R^-1 mod n` (CIOS). Inputs are below `n`, so is the output.
@@ -299,6 +334,86 @@ mod tests {
             }
             assert_eq!(key.public_op(&bytes).unwrap(), expected);
         }
+    }
+
+    /// xorshift64: reproducible bytes without a dependency.
+    fn random_bytes(seed: &mut u64, len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                *seed as u8
+            })
+            .collect()
+    }
+
+    /// `s^65537 mod n` by `BigUint`, padded to `size` bytes.
+    fn reference(s: &BigUint, n: &BigUint, size: usize) -> Vec<u8> {
+        let mut bytes = s.modpow(&BigUint::from(F4), n).to_bytes_be();
+        let mut out = vec![0u8; size - bytes.len()];
+        out.append(&mut bytes);
+        out
+    }
+
+    /// The differential test of both paths against `BigUint`, on any odd modulus rather than
+    /// RSA moduli (the arithmetic needs only oddness): random 2048-bit ones (the fixed path;
+    /// its SIMD128 inner loop when built for wasm32, as scripts/wasm-tests.sh runs it), every
+    /// eighth of another size (the general path), and edge moduli; per modulus, a random
+    /// signature below it and the edges 0, 1, n - 1, n - 2.
+    #[test]
+    fn public_op_matches_the_reference_on_random_and_edge_moduli() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let ones = BigUint::from_bytes_be(&[0xff; 256]);
+        let mut moduli = vec![
+            ones.clone(),                                     // 2^2048 - 1
+            (BigUint::from(1u8) << 2047) + 1u8,               // the smallest top-bit modulus
+            (BigUint::from(1u8) << 2040) + 1u8,               // the smallest 256-byte modulus
+            (BigUint::from(1u8) << 2044) - 1u8,               // 73 full 28-bit limbs
+            ones.clone() - (BigUint::from(1u8) << 1000usize), // a hole in the middle
+            BigUint::from_bytes_be(&[0xff; 255]),             // one byte short: general
+            BigUint::from_bytes_be(&[0xff; 257]),             // one byte over: general
+        ];
+        for case in 0..600 {
+            let size = match case % 8 {
+                7 => [128, 255, 257, 384, 512][case / 8 % 5],
+                _ => 256,
+            };
+            let mut bytes = random_bytes(&mut seed, size);
+            bytes[0] |= 1 << (case % 8); // every top-byte length
+            bytes[size - 1] |= 1;
+            moduli.push(BigUint::from_bytes_be(&bytes));
+        }
+        let mut compared = 0;
+        for n in &moduli {
+            let size = n.bits().div_ceil(8);
+            let key = MontgomeryKey::new(n, &BigUint::from(F4)).unwrap();
+            assert_eq!(
+                matches!(key.form, Form::Fixed(_)),
+                size == 256,
+                "{size}-byte modulus"
+            );
+            let random = BigUint::from_bytes_be(&random_bytes(&mut seed, size)) % n;
+            for s in [
+                random,
+                BigUint::from(0u8),
+                BigUint::from(1u8),
+                n - 1u8,
+                n - 2u8,
+            ] {
+                let mut signature = s.to_bytes_be();
+                signature.splice(0..0, vec![0u8; size - signature.len()]);
+                assert_eq!(
+                    key.public_op(&signature),
+                    Some(reference(&s, n, size)),
+                    "n = {n:x}, s = {s:x}"
+                );
+                compared += 1;
+            }
+            assert!(key.public_op(&n.to_bytes_be()).is_none(), "s = n refused");
+            assert!(key.public_op(&vec![0xff; size]).is_none(), "s > n refused");
+        }
+        assert_eq!(compared, 5 * 607);
     }
 
     #[test]

@@ -85,18 +85,12 @@ impl General {
         if n0 & 1 == 0 {
             return None;
         }
-        // Newton iteration for the inverse of n0 modulo 2^32 (each step doubles the bits).
-        let mut inv: u32 = 1;
-        for _ in 0..5 {
-            inv = inv.wrapping_mul(2u32.wrapping_sub(n0.wrapping_mul(inv)));
-        }
         let k = n_limbs.len();
-        let r2 = (BigUint::from(1u8) << (64 * k)) % n;
-        let mut r2_limbs = limbs(&r2.to_bytes_be());
+        let mut r2_limbs = limbs(&r_squared(n, 32 * k));
         r2_limbs.resize(k, 0);
         Some(Self {
             n: n_limbs,
-            n0_inv: inv.wrapping_neg(),
+            n0_inv: neg_inverse(n0),
             r2: r2_limbs,
         })
     }
@@ -174,6 +168,22 @@ impl General {
     }
 }
 
+/// `-n0^-1 mod 2^32` for an odd `n0`, by Newton iteration (each step doubles the bits).
+fn neg_inverse(n0: u32) -> u32 {
+    let mut inv: u32 = 1;
+    for _ in 0..5 {
+        inv = inv.wrapping_mul(2u32.wrapping_sub(n0.wrapping_mul(inv)));
+    }
+    inv.wrapping_neg()
+}
+
+/// `R^2 mod n` as big-endian bytes, for `R = 2^r_bits`: the conversion into Montgomery form.
+/// Not inlined: both forms call it, at key load only.
+#[inline(never)]
+fn r_squared(n: &BigUint, r_bits: usize) -> Vec<u8> {
+    ((BigUint::from(1u8) << (2 * r_bits)) % n).to_bytes_be()
+}
+
 /// Big-endian bytes to little-endian 32-bit limbs.
 fn limbs(bytes: &[u8]) -> Vec<u32> {
     bytes
@@ -182,7 +192,7 @@ fn limbs(bytes: &[u8]) -> Vec<u32> {
         .collect()
 }
 
-/// `a < b` for equal-length little-endian limb vectors.
+/// `a < b` for equal-length little-endian limb vectors (of either radix).
 fn less_than(a: &[u32], b: &[u32]) -> bool {
     for (x, y) in a.iter().rev().zip(b.iter().rev()) {
         if x != y {

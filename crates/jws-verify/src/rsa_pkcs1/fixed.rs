@@ -10,6 +10,8 @@
 
 use rsa::BigUint;
 
+use super::less_than;
+
 /// Bits per limb.
 const BITS: u32 = 28;
 const MASK: u32 = (1 << BITS) - 1;
@@ -49,19 +51,13 @@ impl Fixed {
         if n0 & 1 == 0 {
             return None;
         }
-        // Newton iteration for the inverse of n0 modulo 2^32 (each step doubles the bits).
-        let mut inv: u32 = 1;
-        for _ in 0..5 {
-            inv = inv.wrapping_mul(2u32.wrapping_sub(n0.wrapping_mul(inv)));
-        }
-        let r2 = (BigUint::from(1u8) << (2 * BITS as usize * LIMBS)) % n;
         let mut n_rev = n_limbs;
         n_rev.reverse();
         Some(Self {
             n: n_limbs,
             n_rev,
-            n0_inv: inv.wrapping_neg() & MASK,
-            r2: from_bytes(&r2.to_bytes_be())?,
+            n0_inv: super::neg_inverse(n0) & MASK,
+            r2: from_bytes(&super::r_squared(n, BITS as usize * LIMBS))?,
         })
     }
 
@@ -238,16 +234,6 @@ fn to_bytes(limbs: &Limbs) -> Vec<u8> {
     out.truncate(BYTES);
     out.reverse();
     out
-}
-
-/// `a < b` for limb arrays.
-fn less_than(a: &Limbs, b: &Limbs) -> bool {
-    for (x, y) in a.iter().rev().zip(b.iter().rev()) {
-        if x != y {
-            return x < y;
-        }
-    }
-    false
 }
 
 /// The SIMD128 [`dot`] against the scalar one, on wasm32 (scripts/wasm-tests.sh); natively

@@ -5,8 +5,8 @@
 #   FUZZ_TARGETS="decide token"  only these targets (default: all of `cargo fuzz list`)
 #   FUZZ_RUNS=10000000           stop each target after this many executions instead
 #                                (the time then only bounds it)
-#   FUZZ_SANITIZER=address       libFuzzer sanitizer (default none: the crate has no unsafe
-#                                code, and debug assertions still catch overflow and panics)
+#   FUZZ_SANITIZER=address       libFuzzer sanitizer (default none: natively no crate here has unsafe
+#                                code, the one SIMD load is wasm32-only; debug assertions catch overflow)
 #   FUZZ_TRACE_COMPARES=0        build without libFuzzer's comparison tracing (own target dir,
 #                                fuzz/target/no-trace-compares). For the long runs of rsa_diff and
 #                                es256_diff: over half their time went to tracing the limb

@@ -1,8 +1,9 @@
 //! Cost of the per-request core work on the hot paths (cached token, no token), natively or in
-//! V8: `cargo run --release --example request_cost`, or build it for wasm32-wasip1 and run
-//! `node scripts/wasi-run.mjs target/wasm32-wasip1/release/examples/request_cost.wasm TOKEN`
-//! with a token that `cargo run --release --example request_cost -- --mint` prints (the wasm
-//! release build has no signer). Prints the best of 20 batches per case, asserts nothing.
+//! V8: `cargo run --release --example request_cost`, or
+//! `cargo build --release --target wasm32-wasip1 --features sign --example request_cost` and
+//! `node scripts/wasi-run.mjs target/wasm32-wasip1/release/examples/request_cost.wasm` (the
+//! `sign` feature mints the token in a wasm release build, as for `verify_cost`). Prints the
+//! best of 20 batches per case, asserts nothing.
 #![allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)] // benchmark driver, not filter code
 
 use std::hint::black_box;
@@ -12,43 +13,27 @@ use mcp_authn::core::config::KeySource;
 use mcp_authn::core::decision::KeyState;
 use mcp_authn::core::request::Request;
 use mcp_authn::core::servers::{Plugin, TokenCaches};
+use mcp_authn::sign::SigningKey;
 use serde_json::{Value, json};
 
 const NOW: u64 = 1_700_000_000;
 const ISSUER: &str = "https://idp.example.com";
 const AUDIENCE: &str = "https://mcp.example.com/mcp";
 
-fn fixtures() -> Value {
-    serde_json::from_str(include_str!("../tests/fixtures/keys.json")).unwrap_or_default()
-}
-
-#[cfg(any(not(target_arch = "wasm32"), debug_assertions))]
-fn mint() -> Option<String> {
-    let rsa = mcp_authn::sign::SigningKey::from_jwk(&fixtures()["rsa"]).ok()?;
-    Some(rsa.mint(
-        &json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "bench", "exp": NOW + 3600,
-                          "scope": "mcp:tools", "email": "bench@example.com"}),
-    ))
-}
-
-#[cfg(all(target_arch = "wasm32", not(debug_assertions)))]
-fn mint() -> Option<String> {
-    None
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--mint") {
-        println!("{}", mint().unwrap_or_default());
-        return;
-    }
-    let Some(token) = args.first().cloned().or_else(mint) else {
-        eprintln!("pass a token (see the doc comment)");
+    let fixtures: Value =
+        serde_json::from_str(include_str!("../tests/fixtures/keys.json")).unwrap_or_default();
+    let Ok(rsa) = SigningKey::from_jwk(&fixtures["rsa"]) else {
+        eprintln!("tests/fixtures/keys.json is unreadable");
         return;
     };
-    let iterations: u32 = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(200_000);
-    let public = json!({"keys": [{"kty": "RSA", "kid": fixtures()["rsa"]["kid"],
-        "n": fixtures()["rsa"]["n"], "e": fixtures()["rsa"]["e"]}]});
+    let token = rsa.mint(&json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "bench",
+        "exp": NOW + 3600, "scope": "mcp:tools", "email": "bench@example.com"}));
+    let iterations: u32 = std::env::args()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(200_000);
+    let public = json!({"keys": [rsa.public_jwk()]});
     let config = json!({"issuer": ISSUER, "jwks": {"inline": public},
                         "resourceMetadata": {"resource": AUDIENCE}});
     let plugin = match Plugin::from_json(config.to_string().as_bytes()) {
